@@ -1,0 +1,1 @@
+"""Pure Python + numpy + OpenCV. Never imports Qt or torch."""

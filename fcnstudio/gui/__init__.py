@@ -1,0 +1,1 @@
+"""PyQt6 widgets: thin, they show core/train state and send intents."""

@@ -1,0 +1,1 @@
+"""Training: torch lives only here. Never imports Qt."""

@@ -1,0 +1,1 @@
+"""Data files shipped with FCN Studio (installed as the package fcnstudio.resources)."""
