@@ -1,0 +1,93 @@
+"""Command-line entry point: argument parsing only; each command lives in fcnstudio.commands.
+
+Exit codes: 0 success, 1 the command found a problem (an error finding, a
+training error), 2 usage or I/O problem (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+
+COMMANDS = ("gui", "check", "fix", "train", "predict")
+LOSSES = ("ce", "weighted-ce", "dice", "focal", "dice+ce")
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fcnstudio",
+        description="See and fix segmentation masks, check labels, train a small FCN.",
+    )
+    parser.add_argument("--version", action="version", version=f"fcnstudio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    g = sub.add_parser("gui", help="open the window (the default command)")
+    g.add_argument("dataset", nargs="?", help="dataset folder (default: the last one opened, else the bundled sample)")
+
+    c = sub.add_parser("check", help="check a dataset's labels for what makes a network predict zeros")
+    c.add_argument("dataset", help="dataset folder")
+    c.add_argument("--json", action="store_true", help="print one JSON object (machine-readable)")
+    c.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar on the terminal")
+
+    f = sub.add_parser("fix", help="apply the fix for one finding code to every file that has it")
+    f.add_argument("dataset", help="dataset folder")
+    f.add_argument("--code", required=True, help="finding code to fix, e.g. binary-255")
+    f.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+    f.add_argument("--no-backup", action="store_true", help="do not keep the original masks in .fcnstudio/backup/")
+    f.add_argument("--workers", type=int, default=None, help="worker processes for the check (default: all cores)")
+
+    t = sub.add_parser("train", help="train a small FCN on a dataset")
+    t.add_argument("dataset", help="dataset folder")
+    t.add_argument("--loss", choices=LOSSES, default=None, help="loss (default dice+ce)")
+    t.add_argument("--model", choices=("unet", "fcn"), default=None, help="network (default unet)")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--max-minutes", type=float, default=None, help="stop after this many minutes")
+    t.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
+    t.add_argument("--batch", type=int, default=None, help="batch size")
+    t.add_argument("--crop", type=int, default=None, help="crop size (default 256)")
+    t.add_argument("--width", type=int, default=None, help="U-Net base width (default 16)")
+    t.add_argument("--depth", type=int, default=None, help="U-Net depth (default 4)")
+    t.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
+    t.add_argument("--out", default=None, help="run folder (default DATASET/.fcnstudio/runs/<timestamp>)")
+    t.add_argument("--resume", default=None, help="checkpoint to resume from")
+    t.add_argument("--json-log", action="store_true", help="print one JSON event per line on stdout")
+    t.add_argument("--skip-check", action="store_true", help="skip the pre-flight label check (not advised)")
+
+    p = sub.add_parser("predict", help="write predicted masks for images with a trained checkpoint")
+    p.add_argument("checkpoint", help="a best.pt or last.pt from a run folder")
+    p.add_argument("inputs", nargs="+", help="images or folders of images")
+    p.add_argument("--out", required=True, help="folder for the predicted palette PNG masks")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        argv = ["gui", *argv]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = importlib.import_module(f"fcnstudio.commands.{args.command}")
+    try:
+        return int(module.run(args) or 0)
+    except UsageError as exc:
+        print(f"fcnstudio {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fcnstudio {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

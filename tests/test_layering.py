@@ -1,0 +1,28 @@
+"""Dependencies point one way: core imports neither Qt nor torch; train imports no Qt."""
+
+import pathlib
+import subprocess
+import sys
+
+
+def _modules_after(stmt):
+    code = f"import sys; {stmt}; print(' '.join(sorted(m.split('.')[0] for m in sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def _package_modules(package):
+    folder = pathlib.Path(__file__).resolve().parent.parent / "fcnstudio" / package
+    return [f"fcnstudio.{package}.{p.stem}" for p in sorted(folder.glob("*.py")) if p.stem != "__init__"]
+
+
+def test_core_imports_neither_torch_nor_qt():
+    mods = _modules_after("; ".join(f"import {m}" for m in [*_package_modules("core"), "fcnstudio.cli"]))
+    assert "torch" not in mods
+    assert "PyQt6" not in mods
+    assert "fcnstudio" in mods
+
+
+def test_train_imports_no_qt():
+    mods = _modules_after("; ".join(f"import {m}" for m in ["fcnstudio.train", *_package_modules("train")]))
+    assert "PyQt6" not in mods
