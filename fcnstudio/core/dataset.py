@@ -70,10 +70,15 @@ class Dataset:
         """A path relative to the dataset root, with forward slashes (as in reports)."""
         if path is None:
             return ""
-        try:
-            return Path(path).resolve().relative_to(self.root).as_posix()
+        path = Path(path)
+        try:  # lexically first: a symlink inside the dataset keeps its own name
+            return path.relative_to(self.root).as_posix()
         except ValueError:
-            return Path(path).as_posix()
+            pass
+        try:
+            return path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
 
     def mask_path_for(self, pair: Pair) -> Path:
         """Where this pair's mask is (or will be written when annotated from empty)."""

@@ -11,6 +11,7 @@ order, not OpenCV's BGR).
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import tempfile
@@ -31,6 +32,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".gif", ".bmp", ".jpg", ".jpeg")
 
 Image.MAX_IMAGE_PIXELS = None  # we enforce our own limit, with our own message
+try:  # decode errors are reported by us, naming the file; OpenCV/libtiff/libpng must not also print them
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+except AttributeError:  # pragma: no cover - very old OpenCV
+    pass
 
 
 class ImageReadError(ValueError):
@@ -64,6 +69,36 @@ class ImageHeader:
     mode: str
     frames: int = 1
     exif_orientation: int = 1
+
+
+def _crash_only(reader):
+    """Make ``reader(path)`` raise only :class:`ImageReadError` (naming the file) for a bad file.
+
+    Decoders given hostile bytes raise anything (``OSError``, ``struct.error``,
+    ``IndexError``, ``cv2.error``, ``MemoryError`` ...): whatever escapes the
+    reader's own checks becomes one clear error, and decoder warnings stay quiet.
+    """
+
+    @functools.wraps(reader)
+    def guarded(path, *args, **kwargs):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"{reader.__name__} expects a file path, got {type(path).__name__}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return reader(path, *args, **kwargs)
+        except ImageReadError:
+            raise
+        except MemoryError as exc:
+            raise ImageReadError(f"{Path(path).name}: not enough memory to decode this file.") from exc
+        except RecursionError as exc:
+            raise ImageReadError(f"{Path(path).name}: the file is damaged (nested too deeply to decode).") from exc
+        except Exception as exc:  # noqa: BLE001 - the crash-only boundary of every decoder
+            detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise ImageReadError(f"{Path(path).name}: the file is damaged or not an image FCN Studio can read "
+                                 f"({detail}).") from exc
+
+    return guarded
 
 
 def _open_pil(path: Path) -> Image.Image:
@@ -101,12 +136,17 @@ def _open_pil(path: Path) -> Image.Image:
 
 def _exif_orientation(img: Image.Image) -> int:
     try:
+        if img.format == "PNG" and "exif" not in img.info:
+            # Pillow's getexif() on a PNG decodes the whole image to look for an eXIf chunk
+            # after the pixel data; one before them is already in img.info. Not worth a decode.
+            return 1
         value = img.getexif().get(0x0112, 1)
         return int(value) if value in range(1, 9) else 1
     except Exception:  # a broken EXIF block is not our problem here
         return 1
 
 
+@_crash_only
 def read_header(path: str | os.PathLike) -> ImageHeader:
     """Size, format and mode of an image without decoding its pixels."""
     with _open_pil(Path(path)) as img:
@@ -147,14 +187,32 @@ def _decode_with_cv2(path: Path) -> np.ndarray | None:
     arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if arr is None:
         return None
-    if arr.ndim == 3:
-        if arr.shape[2] == 3:
-            arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
-        elif arr.shape[2] == 4:
-            arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
+    if arr.ndim == 3 and arr.shape[2] in (3, 4):
+        # cvtColor knows 8/16-bit and float32 only; reorder other depths by hand.
+        if arr.dtype in (np.uint8, np.uint16, np.float32):
+            arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
+        else:
+            arr = np.ascontiguousarray(arr[..., [2, 1, 0, 3][: arr.shape[2]]])
     return arr
 
 
+def _tiff_fallback(path: Path, exc: ImageReadError) -> np.ndarray:
+    """Decode a TIFF that Pillow cannot identify (float64, multi-channel float, int32 ...) with OpenCV.
+
+    Re-raises ``exc`` when the file is not a TIFF or OpenCV cannot decode it either.
+    """
+    if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+        raise exc
+    try:
+        arr = _decode_with_cv2(path)
+    except cv2.error:
+        arr = None
+    if arr is None or arr.ndim not in (2, 3) or arr.shape[0] * arr.shape[1] > MAX_PIXELS:
+        raise exc
+    return arr
+
+
+@_crash_only
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode an image with its stored depth: ``HxW`` or ``HxWxC`` (RGB/RGBA order).
 
@@ -163,7 +221,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Raises :class:`ImageReadError` for anything that is not a readable image.
     """
     path = Path(path)
-    with _open_pil(path) as img:
+    try:
+        img = _open_pil(path)
+    except ImageReadError as exc:
+        return _check_decoded(_tiff_fallback(path, exc), path)
+    with img:
         fmt = img.format
         palette_like = img.mode in ("P", "PA", "1", "LA", "I", "F", "I;16", "I;16B", "I;16L")
         if palette_like or fmt in ("GIF", "TIFF"):
@@ -187,10 +249,17 @@ def _check_decoded(arr: np.ndarray, path: Path) -> np.ndarray:
     return arr
 
 
+@_crash_only
 def read_mask_file(path: str | os.PathLike) -> MaskFile:
     """Decode a mask with its stored values intact (see :class:`MaskFile`)."""
     path = Path(path)
-    with _open_pil(path) as img:
+    try:
+        img = _open_pil(path)
+    except ImageReadError as exc:
+        arr = _check_decoded(_tiff_fallback(path, exc), path)
+        mode = "F" if arr.dtype.kind == "f" else ("I" if arr.ndim == 2 else "RGB")
+        return MaskFile(array=arr, palette=None, format="TIFF", mode=mode)
+    with img:
         fmt = img.format or ""
         mode = img.mode
         orientation = _exif_orientation(img)
@@ -206,11 +275,8 @@ def read_mask_file(path: str | os.PathLike) -> MaskFile:
                 arr = np.array(img.getchannel(0) if mode == "PA" else img)
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
                 raise ImageReadError(f"{path.name}: the file is damaged or truncated ({exc}).") from exc
-            if fmt == "GIF" and _palette_is_grey(palette):
-                # GIF stores grey masks as palette images: the values are the grey levels.
-                arr = palette[arr, 0]
-                palette = None
-                mode = "L"
+            # A palette GIF keeps its indices too: that is what Pillow-based loaders
+            # (np.array(Image.open(p))) feed to training, e.g. Carvana's 0/1 GIFs.
         elif fmt in ("PNG", "BMP") and mode in ("L", "RGB", "RGBA"):
             arr = _decode_with_cv2(path)
             if arr is None:
@@ -220,9 +286,6 @@ def read_mask_file(path: str | os.PathLike) -> MaskFile:
     arr = _check_decoded(arr, path)
     return MaskFile(array=arr, palette=palette, format=fmt, mode=mode, exif_orientation=orientation)
 
-
-def _palette_is_grey(palette: np.ndarray) -> bool:
-    return bool(np.all(palette[:, 0] == palette[:, 1]) and np.all(palette[:, 1] == palette[:, 2]))
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
@@ -241,7 +304,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """
     path = Path(path)
     folder = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{_temp_stem(path.name)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -262,6 +325,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             pass
         raise
     _fsync_dir(folder)
+
+
+def _temp_stem(name: str, name_max: int = 255) -> str:
+    """``name`` cut so that ``.NAME.xxxxxxxx.tmp`` fits the file system's name limit (255 bytes)."""
+    raw = os.fsencode(name)
+    room = name_max - len(".." + "x" * 8 + ".tmp")
+    return name if len(raw) <= room else os.fsdecode(raw[:room])
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -314,6 +384,10 @@ def encode_mask_png(mask: np.ndarray, colors: list[tuple[int, int, int]] | None 
     if mask.size == 0 or mask.max() < 256:
         img = Image.fromarray(mask.astype(np.uint8, copy=False), mode="P")
         table = default_colors(256)
+        if colors:
+            # Entries past the given classes are black (255 keeps the VOC void colour), so that a
+            # 2-class mask does not carry the 21 VOC colours and read back as a Pascal VOC dataset.
+            table = [(0, 0, 0)] * 255 + [table[255]]
         for i, c in enumerate(colors or []):
             if i < 256:
                 table[i] = tuple(int(v) for v in c)

@@ -118,6 +118,9 @@ class Project:
         if raw.dtype.kind == "f":
             if not np.all(np.isfinite(raw)) or not np.all(raw == np.round(raw)):
                 raise LabelError(f"{name}: float mask with values that are not whole numbers; run the non-integer-mask fix.")
+            if raw.size and (raw.min() < -(2**31) or raw.max() >= 2**31):
+                raise LabelError(f"{name}: float mask with values far outside any class index "
+                                 f"({float(raw.min()):g} .. {float(raw.max()):g}); fix the masks.")
             raw = raw.astype(np.int64)
         if raw.dtype.kind not in "iub":
             raise LabelError(f"{name}: mask of unsupported type {raw.dtype}")
@@ -228,10 +231,17 @@ def load_project(dataset: Dataset) -> Project:
     path = project_path(dataset.root)
     if not path.exists():
         return infer_project(dataset)
+    limit = 16 * 2**20
     try:
-        if path.stat().st_size > 16 * 2**20:
+        if not path.is_file():  # a folder, a FIFO or a link to /dev/zero would block or never end
+            raise ProjectError(f"{PROJECT_FILE}: not a regular file; remove it or replace it by a project file")
+        if path.stat().st_size > limit:
             raise ProjectError(f"{PROJECT_FILE}: file is too large to be a project file")
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
+        if len(raw) > limit:
+            raise ProjectError(f"{PROJECT_FILE}: file is too large to be a project file")
+        text = raw.decode("utf-8")
         data = json.loads(text, parse_constant=_reject_constant)
     except (OSError, UnicodeDecodeError) as exc:
         raise ProjectError(f"{PROJECT_FILE}: cannot be read ({exc})") from exc
@@ -292,7 +302,19 @@ def infer_project(dataset: Dataset, sample: int = INFER_SAMPLE) -> Project:
         elif arr.dtype.kind == "f":
             finite = arr[np.isfinite(arr)]
             values.update(int(round(float(v))) for v in np.unique(finite)[:4096] if 0 <= v < 65536)
+    return infer_from_values(values, colors, palette, read)
 
+
+def infer_from_values(values, colors=(), palette: np.ndarray | None = None, read: int = 1) -> Project:
+    """The inference rules of :func:`infer_project`, applied to values already collected.
+
+    ``values``: stored grey/index values seen; ``colors``: ``(r, g, b)`` colours seen
+    in colour masks; ``palette``: the ``(256, 3)`` palette of a palette mask, if any;
+    ``read``: how many masks were read (0 → two default classes). The checker
+    uses this with the values of every mask it read.
+    """
+    values = {int(v) for v in values}
+    colors = {tuple(int(x) for x in c) for c in colors}
     notes = []
     if read == 0:
         return Project(

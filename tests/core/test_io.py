@@ -45,14 +45,16 @@ def test_rgb_mask_stays_rgb_in_rgb_order(tmp_path):
     assert tuple(arr[0, 0]) == (255, 0, 0)
 
 
-def test_gif_grey_mask_reads_grey_values(tmp_path):
+def test_gif_masks_read_as_pillow_loaders_see_them(tmp_path):
     mask = np.zeros((5, 7), np.uint8)
     mask[1:3, 2:5] = 255
+    # Pillow saves this grey image as a palette GIF: indices 0/1, palette black/white.
     Image.fromarray(mask, mode="L").save(tmp_path / "m.gif")
-    arr = io.read_mask(tmp_path / "m.gif")
-    assert arr.dtype == np.uint8
-    assert set(np.unique(arr).tolist()) == {0, 255}
-    np.testing.assert_array_equal(arr == 255, mask == 255)
+    with Image.open(tmp_path / "m.gif") as img:
+        seen_by_loaders = np.array(img)
+    mf = io.read_mask_file(tmp_path / "m.gif")
+    np.testing.assert_array_equal(mf.array, seen_by_loaders)
+    np.testing.assert_array_equal(mf.array == mf.array.max(), mask == 255)
 
 
 def test_write_mask_roundtrip_is_palette_png_with_class_colours(tmp_path):
