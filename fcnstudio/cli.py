@@ -63,12 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, help="checkpoint to resume from")
     t.add_argument("--json-log", action="store_true", help="print one JSON event per line on stdout")
     t.add_argument("--skip-check", action="store_true", help="skip the pre-flight label check (not advised)")
+    t.add_argument("--class-weights", default=None, metavar="auto|none|W0,W1,..",
+                   help="class weights for the CE term: auto (median frequency), none, or one number per class")
 
     p = sub.add_parser("predict", help="write predicted masks for images with a trained checkpoint")
     p.add_argument("checkpoint", help="a best.pt or last.pt from a run folder")
     p.add_argument("inputs", nargs="+", help="images or folders of images")
     p.add_argument("--out", required=True, help="folder for the predicted palette PNG masks")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
+    p.add_argument("--tile", type=int, default=512, help="images larger than this are predicted in overlapping windows")
     return parser
 
 
@@ -82,11 +85,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except UsageError as exc:
-        print(f"fcnstudio {args.command}: {exc}", file=sys.stderr)
+        _print_error(f"fcnstudio {args.command}: {exc}")
         return 2
     except KeyboardInterrupt:
         print(f"fcnstudio {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _print_error(line: str) -> None:
+    """One line on stderr, even when it holds a file name that is not valid UTF-8."""
+    data = line.encode(sys.stderr.encoding or "utf-8", errors="backslashreplace")
+    if hasattr(sys.stderr, "buffer"):
+        sys.stderr.flush()
+        sys.stderr.buffer.write(data + b"\n")
+        sys.stderr.buffer.flush()
+    else:  # a replaced stderr (tests, IDEs) takes text
+        print(data.decode(sys.stderr.encoding or "utf-8"), file=sys.stderr)
 
 
 if __name__ == "__main__":
