@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     t.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
     t.add_argument("--batch", type=int, default=None, help="batch size")
-    t.add_argument("--crop", type=int, default=None, help="crop size (default 256)")
+    t.add_argument("--crop", type=int, default=None, help="crop size (default 128)")
     t.add_argument("--width", type=int, default=None, help="U-Net base width (default 16)")
     t.add_argument("--depth", type=int, default=None, help="U-Net depth (default 4)")
     t.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps")
