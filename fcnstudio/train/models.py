@@ -136,10 +136,16 @@ class FCN(_PadToMultiple):
                              align_corners=False)
 
 
+#: Upper bounds for a model config: a small FCN for a desktop, and a crafted
+#: checkpoint must not make us allocate gigabytes before failing.
+MAX_CONFIG = {"in_channels": 16, "base_width": 256, "depth": 8, "num_classes": 4096}
+
+
 def _positive_int(cfg: dict, key: str, minimum: int = 1) -> int:
     v = cfg[key]
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ValueError(f"model config {key!r} must be an integer >= {minimum}, got {v!r}")
+    maximum = MAX_CONFIG.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum or (maximum is not None and v > maximum):
+        raise ValueError(f"model config {key!r} must be an integer from {minimum} to {maximum}, got {v!r}")
     return v
 
 

@@ -193,9 +193,10 @@ def _stats_from_json(d: dict | None) -> Any:
 def _read_cache(dataset: Dataset, key: str) -> PreflightResult | None:
     path = dataset.root / ".fcnstudio" / CACHE_NAME
     try:
-        if path.stat().st_size > 64 * 2**20:
-            return None
-        data = json.loads(path.read_text(encoding="utf-8"))
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > 64 * 2**20:
+            return None  # a FIFO or a link to a device would block or never end
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read(64 * 2**20).decode("utf-8"))
         if data.get("version") != CACHE_VERSION or data.get("key") != key:
             return None
         findings = tuple(_finding_from_json(f) for f in data["findings"])

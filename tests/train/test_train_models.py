@@ -85,3 +85,13 @@ def test_unet_fits_a_tiny_batch():
     with torch.no_grad():
         pred = model(x).argmax(1)
     assert (pred == t).float().mean().item() > 0.95
+
+
+def test_crafted_configs_are_refused_before_allocating():
+    import pytest
+
+    from fcnstudio.train.models import build_model
+
+    for key, value in (("depth", 40), ("base_width", 4096), ("in_channels", 10_000)):
+        with pytest.raises(ValueError, match=key):
+            build_model({"in_channels": 1, "num_classes": 2, key: value})
