@@ -270,8 +270,13 @@ def run_pool(fn, tasks: list, workers: int, progress: Progress | None = None, ca
                         pending[pool.submit(fn, nxt)] = len(nxt)
                 if finished and progress is not None:
                     progress(done, total)
-        except BaseException:
+        except BaseException as exc:
             for fut in pending:
                 fut.cancel()
+            if isinstance(exc, (CheckCancelled, KeyboardInterrupt)):
+                # Cancel must answer within a second: don't wait for running chunks,
+                # whose results nobody wants. The workers only read files.
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    proc.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
