@@ -22,6 +22,9 @@ Rows:
   cleanly, over the corpus, >= 2000 fuzzed files, hostile project files and
   hostile checkpoints. Inputs that hit a known, reported bug count as *not*
   handled.
+- ``recovery_roundtrip`` / ``soak_rss_growth_mb``: from ``bench/soak.py``
+  (random edits → journal → fresh session → restore, fraction exact; memory
+  growth over 500 pairs of a 2,000-pair dataset in the real window).
 
 To add a row: write ``def bench_<name>(counts) -> dict`` returning one row and
 add it to :data:`BENCHES` (``recovery_roundtrip`` and ``soak_rss_growth_mb``
@@ -254,6 +257,26 @@ def bench_hostile_handled(c) -> dict:
                 seconds=round(time.perf_counter() - t0, 1), failures=problems[:8])
 
 
+def _soak():
+    """``bench/soak.py``: crash-recovery round trips and the memory soak (its own counts, quick or full)."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import soak
+
+    return soak
+
+
+def bench_recovery_roundtrip(c) -> dict:
+    soak = _soak()
+    return soak.bench_recovery_roundtrip(soak.QUICK if c is QUICK else soak.FULL)
+
+
+def bench_soak_rss_growth_mb(c) -> dict:
+    soak = _soak()
+    return soak.bench_soak_rss_growth_mb(soak.QUICK if c is QUICK else soak.FULL)
+
+
 #: name -> function(counts) -> row. Add new rows here.
 BENCHES: dict[str, Callable[[dict], dict]] = {
     "kill_survival_mask_save": bench_kill_survival_mask_save,
@@ -262,6 +285,8 @@ BENCHES: dict[str, Callable[[dict], dict]] = {
     "kill_survival_checkpoint": bench_kill_survival_checkpoint,
     "kill_survival_run_folder": bench_kill_survival_run_folder,
     "hostile_handled": bench_hostile_handled,
+    "recovery_roundtrip": bench_recovery_roundtrip,
+    "soak_rss_growth_mb": bench_soak_rss_growth_mb,
 }
 
 

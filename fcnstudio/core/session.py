@@ -34,6 +34,7 @@ from .history import History, HistoryBudget
 from .io import default_colors, write_mask
 from .pair_files import PairFiles, ReadOnly, classify_mask, histogram, read_pair, stamp, write_protected
 from .project import PROJECT_FILE, ClassInfo, Project, ProjectError, infer_project, load_project, save_project
+from .recovery import Recovery
 
 __all__ = ["ASK_CANCEL", "ASK_DISCARD", "ASK_SAVE", "EditSession", "Event", "PairStatus", "ReadOnly", "SessionError"]
 
@@ -151,6 +152,8 @@ class EditSession:
         self.mask_changed = Event()
         self.status_changed = Event()
         self.project_changed = Event()
+        #: journals unsaved edits to <dataset>/.fcnstudio/recovery/ when ticked; restores them after a crash
+        self.recovery = Recovery(self)
 
     # ------------------------------------------------------------------ state
 
@@ -454,6 +457,7 @@ class EditSession:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+        self.recovery.close()
 
     # ------------------------------------------------------------------ editing
 

@@ -22,9 +22,11 @@ from fcnstudio.core.dataset import DatasetError
 from fcnstudio.core.session import ASK_CANCEL, ASK_DISCARD, ASK_SAVE, EditSession, SessionError
 from fcnstudio.gui.app import Settings, observe
 from fcnstudio.gui.canvas import Canvas
+from fcnstudio.gui.checker_panel import install_checker
 from fcnstudio.gui.mask_banner import MaskBanner
 from fcnstudio.gui.pair_list import PairList
 from fcnstudio.gui.palette import ClassesPanel
+from fcnstudio.gui.recovery_dialog import install_recovery
 from fcnstudio.gui.shortcuts_dialog import ShortcutsDialog
 from fcnstudio.gui.tools import ToolBar, ToolController, ToolState
 
@@ -79,6 +81,8 @@ class MainWindow(QMainWindow):
         self.canvas.zoom_changed.connect(lambda s: self.zoom_label.setText(f"  {s * 100:.0f}%  "))
 
         self._build_menus()
+        self.checker = install_checker(self)  # the checker dock, F5, and the banner's Fix…
+        self.recovery = install_recovery(self)  # journal of unsaved edits; offers them back after a crash
         self.tool_state.changed.connect(self._remember_tool)
         self.toolbar.opacity.valueChanged.connect(lambda v: setattr(self.settings, "opacity", v / 100.0))
         observe(self, [

@@ -16,6 +16,7 @@ from PyQt6.QtTest import QTest
 from PyQt6.QtWidgets import QApplication, QMessageBox
 
 from fcnstudio.core.io import read_mask_file
+from fcnstudio.gui.fix_dialog import FixDialog
 from fcnstudio.gui.tools import Tool
 
 
@@ -316,7 +317,7 @@ def test_fix_button_converts_the_masks_in_the_background(make_window, tmp_path, 
         Image.fromarray(m).save(root / "masks" / f"{name}.png")
     window = make_window(root)
     assert window.session.read_only.code == "binary-255"
-    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(FixDialog, "open", lambda self: self.accept())
     window.banner.fix_button.click()
     qtbot.waitUntil(lambda: window.session.editable, timeout=30000)
     assert window.session.mask[5, 5] == 1 and window.session.mask[0, 0] == 0
