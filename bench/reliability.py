@@ -33,7 +33,6 @@ are meant to go there).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -309,24 +308,9 @@ def run(only: list[str] | None = None, quick: bool | None = None) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python bench/reliability.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small counts (a smoke run)")
-    parser.add_argument("--only", action="append", choices=list(BENCHES), help="run only this row (repeatable)")
-    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
-    args = parser.parse_args(argv)
-    rows = run(args.only, args.quick)
-    if args.json:
-        import json
+    from bench_cli import main as bench_main
 
-        print(json.dumps(rows, indent=2, default=str))
-    else:
-        for r in rows:
-            print(f"{r['name']:<28} {r['value']!s:>8} {r['unit']:<9} target {r['target']:<7} "
-                  f"{'OK' if r['ok'] else 'MISSED'}")
-            for k, v in r.items():
-                if k not in ("name", "value", "unit", "target", "ok"):
-                    print(f"    {k}: {v}")
-    return 0 if all(r["ok"] for r in rows) else 1
+    return bench_main(run, BENCHES, "python bench/reliability.py", __doc__.split("\n")[0], argv)
 
 
 if __name__ == "__main__":
