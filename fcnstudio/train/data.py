@@ -77,6 +77,10 @@ class DataError(ValueError):
 # ---------------------------------------------------------------- images
 
 
+class UnreadableError(DataError):
+    """A file that could be read when training started can no longer be (deleted, damaged, permissions)."""
+
+
 def channel_mode(dataset: Dataset, pairs: Sequence[Pair] | None = None) -> str:
     """``"grey"`` or ``"rgb"``: what most images of the dataset are (ties → rgb).
 
@@ -251,7 +255,7 @@ class PairStore:
         try:
             raw = read_mask_file(pair.mask).array
         except ImageReadError as exc:
-            raise DataError(f"{exc} Fix or remove the pair before training.") from exc
+            raise UnreadableError(f"{exc} Fix or remove the pair before training.") from exc
         try:
             mask = self.project.encode(raw, name=name)
         except LabelError as exc:
@@ -264,7 +268,7 @@ class PairStore:
         try:
             raw = read_image(pair.image)
         except ImageReadError as exc:
-            raise DataError(f"{exc} Fix or remove the pair before training.") from exc
+            raise UnreadableError(f"{exc} Fix or remove the pair before training.") from exc
         return prepare_image(raw, self.mode, name)
 
     def load(self, i: int) -> Sample:
@@ -429,6 +433,8 @@ class CropSampler:
         self.crop = int(crop_size)
         self.fg_fraction = float(fg_fraction)
         self.augment = augment
+        #: messages for images left out because they became unreadable (the trainer drains it)
+        self.skipped: list[str] = []
         self._by_class: dict[int, list[int]] = {}
         self._index_classes()
 
@@ -462,15 +468,19 @@ class CropSampler:
         """One crop. With ``fg``, centred on a foreground pixel (of ``fg_class`` when given, else of a
         random present class); the centre's crop coordinates are returned when no augmentation moved it."""
         size = self.crop
-        picked = self._pick_fg(rng, fg_class) if fg or fg_class is not None else None
+        while True:
+            picked = self._pick_fg(rng, fg_class) if fg or fg_class is not None else None
+            i = picked[0] if picked is not None else self.indices[int(rng.integers(len(self.indices)))]
+            try:
+                s = self.store.load(i)
+                break
+            except UnreadableError as exc:
+                self._drop(i, str(exc))
         if picked is not None:
-            i, cy, cx = picked
-            s = self.store.load(i)
+            _, cy, cx = picked
             h, w = s.mask.shape
             y0, x0 = _origin(cy, size, h), _origin(cx, size, w)
         else:
-            i = self.indices[int(rng.integers(len(self.indices)))]
-            s = self.store.load(i)
             h, w = s.mask.shape
             y0 = int(rng.integers(0, h - size + 1)) if h >= size else -int(rng.integers(0, size - h + 1))
             x0 = int(rng.integers(0, w - size + 1)) if w >= size else -int(rng.integers(0, size - w + 1))
@@ -482,6 +492,14 @@ class CropSampler:
             centre = None  # the geometry moved it
         image = zscore(image, s.mean, s.std)
         return np.ascontiguousarray(image.transpose(2, 0, 1)), mask, centre
+
+    def _drop(self, i: int, reason: str) -> None:
+        """Leave out a training image that became unreadable; the trainer reports :attr:`skipped`."""
+        self.indices = [j for j in self.indices if j != i]
+        self.skipped.append(reason)
+        if not self.indices:
+            raise DataError(f"every training image became unreadable; the last one: {reason}")
+        self._index_classes()
 
     def fg_count(self, rng: np.random.Generator, n: int) -> int:
         x = n * self.fg_fraction

@@ -58,7 +58,7 @@ from .augment import AugmentConfig
 from .checkpoint import (CheckpointError, check_model, load_checkpoint, one_line, rng_from_plain, rng_to_plain,
                          save_checkpoint)
 from .config import ConfigError, TrainConfig
-from .data import (NORMALISATION, CropSampler, DataError, PairStore, channel_mode,
+from .data import (NORMALISATION, CropSampler, DataError, PairStore, UnreadableError, channel_mode,
                    downscale_for_preview, split_by_image, zscore)
 from .events import (DoneEvent, ErrorEvent, EvalEvent, InfoEvent, Preview, StepEvent,
                      WarningEvent, to_json_line)
@@ -97,6 +97,13 @@ def _default_threads() -> int:
     return max(1, cores - 1)
 
 
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
+
+
 class Trainer:
     """Trains a small FCN on one dataset; see the module docstring for the event flow.
 
@@ -126,6 +133,9 @@ class Trainer:
         self.prepared = False
         self.run_dir: Path | None = None
         self.step = 0
+        #: the batch size in use: the config's, halved once after an out-of-memory error
+        self._batch_size = self.config.batch_size
+        self._oom_halved = False
         self.best_score = -math.inf
         self.best_path: Path | None = None
         self.last_path: Path | None = None
@@ -654,21 +664,29 @@ class Trainer:
                 lr = self._lr_at(elapsed)
                 for g in self.optimizer.param_groups:
                     g["lr"] = lr
-                images, masks = self.sampler.batch(self.rng, cfg.batch_size)
-                x = torch.from_numpy(images).to(self.device, non_blocking=True)
-                y = torch.from_numpy(masks).to(self.device, non_blocking=True)
-                logits = self.model(x)
-                loss = self.loss_fn(logits, y)
-                finite = bool(torch.isfinite(loss))
-                if finite:
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip or math.inf)
-                    if bool(torch.isfinite(norm)):
-                        self.optimizer.step()
-                    else:
-                        finite = False
-                        loss = torch.full_like(loss, math.nan)
+                images, masks = self.sampler.batch(self.rng, self._batch_size)
+                self._report_skipped()
+                try:
+                    x = torch.from_numpy(images).to(self.device, non_blocking=True)
+                    y = torch.from_numpy(masks).to(self.device, non_blocking=True)
+                    logits = self.model(x)
+                    loss = self.loss_fn(logits, y)
+                    finite = bool(torch.isfinite(loss))
+                    if finite:
+                        self.optimizer.zero_grad(set_to_none=True)
+                        loss.backward()
+                        norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip or math.inf)
+                        if bool(torch.isfinite(norm)):
+                            self.optimizer.step()
+                        else:
+                            finite = False
+                            loss = torch.full_like(loss, math.nan)
+                except RuntimeError as exc:
+                    if not _is_out_of_memory(exc):
+                        raise
+                    x = y = logits = loss = None
+                    self._out_of_memory(exc)
+                    continue
                 self.step += 1
                 nan_run = 0 if finite else nan_run + 1
                 pending_losses.append((self.step, loss.detach()))
@@ -729,12 +747,36 @@ class Trainer:
         step_time = dt / max(n, 1)
         self._emit(StepEvent(step=self.step, epoch=self.step // self.steps_per_epoch, loss=loss,
                              lr=self.optimizer.param_groups[0]["lr"],
-                             images_per_s=n * self.config.batch_size / dt, elapsed_s=elapsed,
+                             images_per_s=n * self._batch_size / dt, elapsed_s=elapsed,
                              eta_s=self._eta(elapsed, step_time)))
         for w in warnings:
             self._emit(w)
 
     # evaluation ------------------------------------------------------------
+
+    def _report_skipped(self) -> None:
+        """A warning event for each image left out because it became unreadable during the run."""
+        while self.sampler.skipped:
+            reason = self.sampler.skipped.pop(0)
+            self._emit(WarningEvent(step=self.step, code="file-skipped", severity="warning",
+                                    message=f"left out of this run: {reason}",
+                                    diagnosis="The file was readable when training started; it was deleted, "
+                                              "moved or damaged since. Training goes on without it."))
+
+    def _out_of_memory(self, exc: RuntimeError) -> None:
+        """Halve the batch once and say so; a second out-of-memory error ends the run with an error event."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if self._oom_halved or self._batch_size <= 1:
+            raise RuntimeError(f"out of memory even with batch {self._batch_size}; lower the crop size or the "
+                               f"network width ({one_line(exc)})") from exc
+        self._oom_halved = True
+        old, self._batch_size = self._batch_size, max(1, self._batch_size // 2)
+        self._emit(WarningEvent(step=self.step, code="out-of-memory", severity="warning",
+                                message=f"out of memory with batch {old}: training goes on with batch "
+                                        f"{self._batch_size}",
+                                diagnosis=one_line(exc)))
 
     @torch.no_grad()
     def evaluate(self) -> EvalEvent | None:
@@ -745,10 +787,17 @@ class Trainer:
         losses: list[float] = []
         previews: list[Preview] = []
         try:
-            for i in self.val_eval:
+            for i in list(self.val_eval):
                 if self._stop.is_set():
                     raise _Stopped()
-                s = self.store.load(i)
+                try:
+                    s = self.store.load(i)
+                except UnreadableError as exc:
+                    if len(self.val_eval) == 1:
+                        raise
+                    self.val_eval = [j for j in self.val_eval if j != i]
+                    self.sampler.skipped.append(str(exc))
+                    continue
                 x = torch.from_numpy(np.ascontiguousarray(zscore(s.image, s.mean, s.std).transpose(2, 0, 1)))
                 x = x.to(self.device)
                 prob = predict_probs(self.model, x, max(EVAL_TILE, self.config.crop_size), stop=self._stop.is_set)
