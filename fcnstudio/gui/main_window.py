@@ -29,6 +29,7 @@ from fcnstudio.gui.palette import ClassesPanel
 from fcnstudio.gui.recovery_dialog import install_recovery
 from fcnstudio.gui.shortcuts_dialog import ShortcutsDialog
 from fcnstudio.gui.tools import ToolBar, ToolController, ToolState
+from fcnstudio.gui.training_panel import install_training
 
 TITLE = "FCN Studio"
 Area = Qt.DockWidgetArea
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self.checker = install_checker(self)  # the checker dock, F5, and the banner's Fix…
+        self.training = install_training(self)  # the Training dock, its menu and Predict
         self.recovery = install_recovery(self)  # journal of unsaved edits; offers them back after a crash
         self.tool_state.changed.connect(self._remember_tool)
         self.toolbar.opacity.valueChanged.connect(lambda v: setattr(self.settings, "opacity", v / 100.0))

@@ -1,0 +1,215 @@
+"""Training in the window: does the GUI slow the run down, and does the window stay smooth?
+
+    python bench/training.py           # prints a table
+    from bench.training import run     # rows {"name", "value", "unit", "target", "ok"}
+
+Data: the bundled sample, copied to a temp folder with its two defects
+repaired (:func:`bench.training_cli.repaired_sample`). Settings: the defaults
+(Dice + CE, 128-px crops, batch 8, width 16, depth 4, all cores but one for
+torch) for :data:`STEPS` steps, an evaluation with previews every
+:data:`EVAL_EVERY` steps, seed 0.
+
+- ``train_worker_vs_script``: steps per second of the same run (a) in the
+  Training dock of the real window (offscreen Qt, the dock shown, live loss
+  curve, class table and previews), through the QThread worker, over (b) a
+  bare ``Trainer(...).run()`` in the main thread of the same process. Steps
+  per second come from the trainer's own clock (``elapsed_s`` of the last
+  StepEvent: the loop, evaluations included, pre-flight and loading excluded).
+  The two alternate, :data:`REPEATS` times each; the best of each counts.
+- ``ui_lateness_p99_ms`` / ``ui_lateness_max_ms``: a 10 ms precise QTimer
+  runs during run (a), from its first step to its end; lateness = how much
+  later than 10 ms after the previous tick each tick fires. ``ui_idle_*`` is
+  the same timer for 3 s with nothing running (the baseline, for reference).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+STEPS = int(os.environ.get("FCN_BENCH_GUI_STEPS", "60"))
+EVAL_EVERY = 15
+REPEATS = 2
+TICK_MS = 10
+
+
+def _row(name, value, unit, target, ok, **extra) -> dict:
+    return {"name": name, "value": value, "unit": unit, "target": target, "ok": bool(ok), **extra}
+
+
+def _config(out_dir: Path) -> dict:
+    return {"max_steps": STEPS, "eval_every_steps": EVAL_EVERY, "eval_every_s": 1e9, "seed": 0,
+            "out_dir": str(out_dir)}
+
+
+def _steps_per_s(steps: list) -> float:
+    last = steps[-1]
+    return last.step / last.elapsed_s
+
+
+def script_run(data: Path, out_dir: Path) -> float:
+    from fcnstudio.train.events import StepEvent
+    from fcnstudio.train.trainer import TrainConfig, Trainer
+
+    steps = []
+    trainer = Trainer(data, TrainConfig(**_config(out_dir)),
+                      callback=lambda e: steps.append(e) if isinstance(e, StepEvent) else None)
+    done = trainer.run()
+    if getattr(done, "steps", 0) != STEPS:
+        raise RuntimeError(f"the script run did not finish: {done}")
+    return _steps_per_s(steps)
+
+
+class Ticker:
+    """A 10 ms precise timer that records how late each tick fires."""
+
+    def __init__(self) -> None:
+        from PyQt6.QtCore import Qt, QTimer
+
+        self.late_ms: list[float] = []
+        self.recording = False
+        self._last = None
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self.recording and self._last is not None:
+            self.late_ms.append(max(0.0, (now - self._last) * 1000 - TICK_MS))
+        self._last = now
+
+    def start(self) -> None:
+        self._last = None
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+
+def _pcts(late: list[float]) -> tuple[float, float, float]:
+    s = sorted(late)
+    if not s:
+        return float("nan"), float("nan"), float("nan")
+    return statistics.median(s), s[min(len(s) - 1, int(0.99 * len(s)))], s[-1]
+
+
+def gui_run(window, app, data: Path, out_dir: Path) -> tuple[float, list[float]]:
+    from PyQt6.QtCore import QEventLoop, QTimer
+
+    panel = window.training
+    panel.overrides = _config(out_dir)
+    ticker = Ticker()
+    steps, problems = [], []
+    if not panel.start():
+        raise RuntimeError("the panel did not start")
+    worker = panel.worker
+
+    def on_step(ev) -> None:
+        steps.append(ev)
+        ticker.recording = ev.step < STEPS  # from the first step to the last
+
+    worker.step.connect(on_step)
+    worker.refused.connect(problems.append)
+    worker.failed.connect(problems.append)
+    loop = QEventLoop()
+    worker.finished.connect(loop.quit)
+    QTimer.singleShot(1800 * 1000, loop.quit)
+    ticker.start()
+    loop.exec()
+    ticker.stop()
+    app.processEvents()
+    if problems or not steps or steps[-1].step != STEPS or panel.busy:
+        raise RuntimeError(f"the GUI run did not finish: {problems[:1]}")
+    if not panel.grid.previews or panel.plot.point_count == 0:
+        raise RuntimeError("the GUI run showed no previews or no loss curve")
+    return _steps_per_s(steps), ticker.late_ms
+
+
+def idle_lateness(seconds: float = 3.0) -> list[float]:
+    from PyQt6.QtCore import QEventLoop, QTimer
+
+    ticker = Ticker()
+    ticker.recording = True
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    ticker.start()
+    loop.exec()
+    ticker.stop()
+    return ticker.late_ms
+
+
+def run() -> list[dict]:
+    from bench.training_cli import repaired_sample
+
+    with tempfile.TemporaryDirectory(prefix="fcn-bench-gui-") as tmp:
+        tmp = Path(tmp)
+        os.environ["FCNSTUDIO_SETTINGS"] = str(tmp / "settings.ini")
+        from fcnstudio.gui.app import create_app
+        from fcnstudio.gui.main_window import MainWindow
+        from fcnstudio.gui.training_panel import TrainingPanel
+
+        data = repaired_sample(tmp / "sample")
+        app = create_app()
+        window = MainWindow()
+        TrainingPanel.ask_stop = lambda self: True
+        window.resize(1500, 950)
+        window.open_dataset(data)
+        window.show()
+        window.training.plot.ensure_plot()  # built lazily after the window shows; not part of the idle baseline
+        idle_lateness(1.0)  # let the window settle
+        idle = idle_lateness()
+        script_rates, gui_rates, late = [], [], []
+        try:
+            script_run(data, tmp / "warmup")  # imports torch, fills the pre-flight cache
+            for i in range(REPEATS):
+                script_rates.append(script_run(data, tmp / f"script{i}"))
+                rate, lat = gui_run(window, app, data, tmp / f"gui{i}")
+                gui_rates.append(rate)
+                late += lat
+        finally:
+            window.training.shutdown()
+            window.close()
+            app.processEvents()
+    ratio = max(gui_rates) / max(script_rates)
+    i_med, i_p99, i_max = _pcts(idle)
+    med, p99, mx = _pcts(late)
+    print(f"idle baseline: lateness median {i_med:.2f} ms, p99 {i_p99:.2f} ms, max {i_max:.2f} ms "
+          f"({len(idle)} ticks)", file=sys.stderr)
+    print(f"training:      lateness median {med:.2f} ms, p99 {p99:.2f} ms, max {mx:.2f} ms ({len(late)} ticks); "
+          f"steps/s script {script_rates} gui {gui_rates}", file=sys.stderr)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return [
+        _row("train_worker_vs_script", round(ratio, 3), "ratio", ">= 0.9", ratio >= 0.9,
+             gui_steps_per_s=[round(r, 3) for r in gui_rates], script_steps_per_s=[round(r, 3) for r in script_rates],
+             steps=STEPS, cores=cores),
+        _row("ui_lateness_p99_ms", round(p99, 2), "ms", "<= 20", p99 <= 20, median_ms=round(med, 2),
+             ticks=len(late), idle_p99_ms=round(i_p99, 2)),
+        _row("ui_lateness_max_ms", round(mx, 2), "ms", "<= 150", mx <= 150, idle_max_ms=round(i_max, 2)),
+        _row("ui_idle_lateness_p99_ms", round(i_p99, 2), "ms", "reference (nothing running)", True,
+             idle_median_ms=round(i_med, 2), idle_max_ms=round(i_max, 2)),
+    ]
+
+
+def main() -> int:
+    rows = run()
+    for r in rows:
+        extra = {k: v for k, v in r.items() if k not in ("name", "value", "unit", "target", "ok")}
+        print(f"{'ok ' if r['ok'] else 'MISS'} {r['name']:<26} {r['value']!s:>8} {r['unit']:<5} "
+              f"target {r['target']}  {json.dumps(extra) if extra else ''}")
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,495 @@
+"""The Training dock: settings, Start / Pause / Stop, and what the run shows live.
+
+Left: the buttons, a progress bar with the ETA, and tabs for the settings,
+the sanity tools (Overfit one batch, LR range test) and the run's warnings.
+Middle: the loss curve over the per-class table. Right: the preview grid. A
+banner across the top says when the output collapses (or the label check
+refused the start) with one button per fix; a button changes the setting and
+restarts the run.
+
+The panel only turns intents into a :class:`~.worker.Worker` and events into
+widgets. Events are stored as they come and drawn by a timer a few times per
+second (:data:`REDRAW_MS`). The settings go to QSettings when a run starts;
+a dataset whose fcnstudio.json has a ``training`` section starts from it.
+Closing the window while a job runs asks first, then stops it (the trainer
+writes last.pt) and joins its thread.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PyQt6.QtCore import QEvent, QObject, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QAction, QKeySequence, QPainter
+from PyQt6.QtWidgets import (QApplication, QDockWidget, QHBoxLayout, QListWidget, QMenu, QMessageBox,
+                             QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+
+from fcnstudio.gui.app import observe
+from fcnstudio.gui.class_table import ClassTable
+from fcnstudio.gui.collapse_banner import CollapseBanner
+from fcnstudio.gui.loss_plot import LossPlot
+from fcnstudio.gui.predict_action import PredictActions
+from fcnstudio.gui.preview_grid import PreviewGrid
+from fcnstudio.gui.sanity_tools import SanityTools
+from fcnstudio.gui.training_settings import TrainingSettings
+from fcnstudio.gui.worker import Refusal, Worker, sanity_worker, training_worker
+
+__all__ = ["TrainingPanel", "install_training"]
+
+REDRAW_MS = 250
+COLLAPSE_CODES = ("collapse-background", "collapse-single-class", "class-never-predicted")
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class _StatusText(QWidget):
+    """Up to three wrapped lines of text that change a few times a second without re-laying out the dock."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__()
+        self._text = text
+        self.setFixedHeight(3 * self.fontMetrics().lineSpacing() + 4)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+
+    def text(self) -> str:
+        return self._text
+
+    def setText(self, text: str) -> None:
+        if text != self._text:
+            self._text = text
+            self.setToolTip(text)
+            self.update()
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        p.drawText(self.rect().adjusted(2, 1, -2, -1), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
+                                                          | Qt.TextFlag.TextWordWrap), self._text)
+        p.end()
+
+
+class TrainingPanel(QWidget):
+    busy_changed = pyqtSignal(bool)
+
+    def __init__(self, session, settings, window=None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("training_panel")
+        self.session, self.window_ = session, window
+        #: TrainConfig fields merged over the form's (tests and benchmarks: tiny networks)
+        self.overrides: dict = {}
+        self.worker: Worker | None = None
+        self.last_done = None
+        self._restart = False
+        self._pending_eval = None
+        self._last_step = None
+        self._warned: dict[str, set] = {}
+
+        self.banner = CollapseBanner()
+        self.banner.action_requested.connect(self.apply_action)
+        self.settings_form = TrainingSettings(settings.store)
+        self.start_button = QPushButton("Start")
+        self.start_button.setToolTip("Train on the dataset's labelled images in the background")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop; the weights so far are kept (last.pt, best.pt in the run folder)")
+        self.stop_button.clicked.connect(self.stop)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        self.status = _StatusText("Not started.")
+        self.sanity = SanityTools()
+        self.sanity.run_requested.connect(self.run_sanity)
+        self.sanity.lr_chosen.connect(self._use_lr)
+        self.history = QListWidget()
+        self.history.setWordWrap(True)
+        self.history.setToolTip("Warnings of this session's runs; a recovered collapse stays listed")
+        self.plot = LossPlot()
+        self.table = ClassTable()
+        self.grid = PreviewGrid()
+        self.grid.open_requested.connect(self.open_pair)
+        self._layout()
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_MS)
+        self.timer.timeout.connect(self.redraw)
+        observe(self, [(session.dataset_changed, self._on_dataset), (session.project_changed, self._on_project)])
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+        self._on_dataset()
+        self._update_buttons()
+
+    def _layout(self) -> None:
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.pause_button, self.stop_button):
+            buttons.addWidget(b)
+        self.tabs = QTabWidget()
+        form = QScrollArea()
+        form.setWidget(self.settings_form)
+        form.setWidgetResizable(True)
+        form.setFrameShape(QScrollArea.Shape.NoFrame)
+        form.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.tabs.addTab(form, "Settings")
+        self.tabs.addTab(self.sanity, "Sanity checks")
+        self.tabs.addTab(self.history, "Warnings")
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(2, 2, 2, 2)
+        ll.addLayout(buttons)
+        ll.addWidget(self.progress)
+        ll.addWidget(self.status)
+        ll.addWidget(self.tabs, 1)
+        left.setMinimumWidth(max(270, self.settings_form.minimumSizeHint().width() + 30))
+        middle = QSplitter(Qt.Orientation.Vertical)
+        middle.addWidget(self.plot)
+        middle.addWidget(self.table)
+        middle.setStretchFactor(0, 1)
+        middle.setStretchFactor(1, 0)
+        scroll = QScrollArea()
+        scroll.setWidget(self.grid)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(self.grid.full_width() + scroll.verticalScrollBar().sizeHint().width() + 4)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        for i, w in enumerate((left, middle, scroll)):
+            split.addWidget(w)
+            split.setStretchFactor(i, (1, 3, 2)[i])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.banner)
+        layout.addWidget(split, 1)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    @property
+    def training(self) -> bool:
+        return self.worker is not None and self.worker.kind == "training"
+
+    def _update_buttons(self) -> None:
+        has_data = self.session.dataset is not None
+        self.start_button.setEnabled(has_data and not self.busy)
+        self.pause_button.setEnabled(self.training)
+        self.pause_button.setText("Resume" if self.training and self.worker.paused else "Pause")
+        self.stop_button.setEnabled(self.busy)
+        self.sanity.set_enabled(has_data and not self.busy)
+        self.settings_form.setEnabled(not self.busy)
+
+    def _set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def _on_dataset(self) -> None:
+        p = self.session.project
+        if p is not None:
+            self._classes(p)
+            if p.training:
+                self.settings_form.load_dict(p.training)
+        self._update_buttons()
+
+    def _on_project(self) -> None:
+        if self.session.project is not None and not self.busy:
+            self._classes(self.session.project)
+
+    def _classes(self, project) -> None:
+        self.table.set_classes(project.class_names, project.colors)
+        self.grid.set_classes(project.class_names, project.colors)
+
+    # ------------------------------------------------------------------ starting and stopping
+
+    def config(self) -> dict:
+        """The TrainConfig fields of the next run: the form, then :attr:`overrides`."""
+        return {**self.settings_form.to_config(), **self.overrides}
+
+    def start(self) -> bool:
+        """Start a training run on the open dataset (the pre-flight check runs first, in the thread)."""
+        s = self.session
+        if self.busy or s.dataset is None:
+            return False
+        self.settings_form.save()
+        project = s.project if s.project is not None and not s.project.inferred else None
+        worker = training_worker(str(s.dataset.root), self.config(), project, self)
+        self.plot.clear()
+        self.grid.clear()
+        if s.project is not None:
+            self._classes(s.project)
+        self.table.clear_numbers()
+        self.banner.clear()
+        self._warned.clear()
+        self._pending_eval = self._last_step = self.last_done = None
+        self.progress.setRange(0, 0)  # busy until the first step says how far
+        self.progress.setFormat("")
+        note = " (unsaved edits of the current image are not in it)" if s.dirty else ""
+        self._set_status("Checking the labels and reading the images…" + note)
+        worker.step.connect(self._on_step)
+        worker.evaluated.connect(self._on_eval)
+        worker.warned.connect(self._on_warning)
+        worker.noted.connect(self._on_note)
+        worker.done.connect(self._on_done)
+        self._run(worker)
+        return True
+
+    def _run(self, worker: Worker) -> None:
+        worker.failed.connect(self._on_failed)
+        worker.refused.connect(self._on_refused)
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        worker.start()
+        self.timer.start()
+        self._update_buttons()
+        self.busy_changed.emit(True)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self._set_status("Stopping…")
+
+    def toggle_pause(self) -> None:
+        (self.resume if self.training and self.worker.paused else self.pause)()
+
+    def pause(self) -> None:
+        if self.training:
+            self.worker.pause()
+            self._set_status("Pausing after this step…")
+            self._update_buttons()
+
+    def resume(self) -> None:
+        if self.training:
+            self.worker.resume()
+            self._set_status("Resuming…")
+            self._update_buttons()
+
+    def restart(self) -> None:
+        """Start again with the current settings (after the running job has stopped)."""
+        if self.busy:
+            self._restart = True
+            self.stop()
+        else:
+            self.start()
+
+    def _on_finished(self) -> None:
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.wait()
+            worker.deleteLater()
+        self.timer.stop()
+        self.redraw()
+        self.plot.refresh(force=True)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1000)
+        self._update_buttons()
+        self.busy_changed.emit(False)
+        if self._restart:
+            self._restart = False
+            self.start()
+
+    def shutdown(self, timeout_ms: int | None = None) -> bool:
+        """Stop the running job and join its thread (True when no thread is left; None: no time limit)."""
+        self._restart = False
+        worker = self.worker
+        if worker is None:
+            return True
+        worker.stop()
+        return worker.wait(timeout_ms)
+
+    def ask_stop(self) -> bool:
+        """Closing while a job runs: Stop and close / Cancel."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
+                          "Training is still running. Stop it and close? The weights so far are saved "
+                          "(last.pt in the run folder).", QMessageBox.StandardButton.Cancel, self.window())
+        stop = box.addButton("Stop and close", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is stop
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.Close or obj is not self.window_:
+            return False
+        if self.busy:
+            if not self.ask_stop():
+                event.ignore()
+                return True
+            self._set_status("Stopping…")
+            self.shutdown()
+        predict = getattr(self, "predict", None)
+        if predict is not None:
+            predict.shutdown()
+        return False
+
+    # ------------------------------------------------------------------ events (GUI thread)
+
+    def _on_step(self, ev) -> None:
+        self.plot.add_step(ev.step, ev.loss)
+        self._last_step = ev
+
+    def _on_eval(self, ev) -> None:
+        self.plot.add_eval(ev.step, ev.val_loss)
+        self._pending_eval = ev
+
+    def _on_warning(self, ev) -> None:
+        self.banner.show_warning(ev)
+        if ev.code in COLLAPSE_CODES:
+            self._warned[ev.code] = set(ev.classes)
+        self.history.insertItem(0, f"step {ev.step}: {ev.code} — {ev.message}")
+
+    def _on_note(self, ev) -> None:
+        clears = getattr(ev, "clears", "")
+        if clears:
+            self.banner.clear(clears)
+            self._warned.pop(clears, None)
+            self.history.insertItem(0, f"step {ev.step}: recovered ({clears} ended) — {ev.message}")
+        elif ev.code in ("paused", "resumed", "check", "scan", "data", "device", "lr", "loss"):
+            self._set_status(ev.message[:1].upper() + ev.message[1:] + ".")
+
+    def _on_done(self, ev) -> None:
+        self.last_done = ev
+        iou = f", best foreground IoU {ev.best_mean_iou:.2f}" if math.isfinite(ev.best_mean_iou) else ""
+        where = f" Saved in {self._run_name(ev)}." if ev.last_checkpoint else ""
+        self._set_status((f"Stopped at step {ev.steps}" if ev.stopped else f"Finished: {ev.steps} steps")
+                         + iou + "." + where)
+        if not ev.stopped:
+            self.progress.setValue(1000)
+            self.progress.setFormat("100% — done")
+        else:
+            self.progress.setFormat(f"stopped at step {ev.steps}")
+
+    @staticmethod
+    def _run_name(ev) -> str:
+        """``.fcnstudio/runs/<run>`` (the run folder, relative to the dataset)."""
+        from pathlib import Path
+
+        run = Path(ev.last_checkpoint).parent
+        return f"{run.parent.parent.name}/{run.parent.name}/{run.name}"
+
+    def _on_failed(self, ev) -> None:
+        self.banner.show_problem("error", "Training stopped with an error.", ev.message, level="error")
+        self._set_status("Failed: " + ev.message.splitlines()[0])
+
+    def _on_refused(self, r: Refusal) -> None:
+        self.banner.show_refusal(r.message, r.findings)
+        n = len(r.findings)
+        self._set_status(f"Not started: {n} label error(s), see above." if n else
+                         "Not started: " + r.message.splitlines()[0])
+
+    def redraw(self) -> None:
+        """Draw what came in since the last tick (the timer calls this a few times per second)."""
+        self.plot.refresh()
+        ev, self._pending_eval = self._pending_eval, None
+        if ev is not None:
+            warned = set().union(*self._warned.values()) if self._warned else set()
+            self.table.update_eval(ev, warned)
+            if ev.previews:
+                self.grid.show_previews(ev.previews)
+        st = self._last_step
+        if st is not None and self.training:
+            paused = " — paused" if self.worker.paused else ""
+            if st.eta_s is not None:
+                frac = st.elapsed_s / max(st.elapsed_s + st.eta_s, 1e-9)
+                self.progress.setRange(0, 1000)
+                self.progress.setValue(int(1000 * min(1.0, frac)))
+                self.progress.setFormat(f"{100 * frac:.0f}% — ETA {_clock(st.eta_s)}{paused}")
+            if not self.worker.paused and self.status.text() != "Stopping…":
+                self._set_status(f"Step {st.step} (epoch {st.epoch}), loss {st.loss:.4g}, "
+                                 f"{st.images_per_s:.1f} images/s, lr {st.lr:.2g}, {_clock(st.elapsed_s)} elapsed")
+
+    # ------------------------------------------------------------------ suggestions
+
+    def apply_action(self, action: dict) -> None:
+        """A banner button: change the setting and restart, open the checker, or fix the labels."""
+        if action.get("open_checker"):
+            self.open_checker()
+        if "fix" in action and self.window_ is not None:
+            self.banner.clear()
+            self.window_.request_fix(action["fix"])
+        changed = self.settings_form.apply_action(action)
+        if changed:
+            self.banner.clear()
+            self.history.insertItem(0, "applied: " + ", ".join(f"{k} = {v}" for k, v in action.items()
+                                                               if k in ("loss", "lr", "class_weights")))
+            self.restart()
+
+    def open_checker(self) -> bool:
+        w = self.window_
+        if w is None:
+            return False
+        for dock in w.findChildren(QDockWidget):
+            if "checker" in dock.objectName().lower():
+                dock.show()
+                dock.raise_()
+                checker = getattr(w, "checker", None)
+                if checker is not None and not getattr(checker, "busy", True) and hasattr(checker, "start_check"):
+                    checker.start_check()
+                return True
+        w.show_status("The label checker is not available in this window")
+        return False
+
+    def open_pair(self, stem: str) -> None:
+        if self.window_ is not None:
+            self.window_.show_pair(stem)
+
+    # ------------------------------------------------------------------ sanity tools
+
+    def run_sanity(self, which: str) -> bool:
+        s = self.session
+        if self.busy or s.dataset is None:
+            return False
+        project = s.project if s.project is not None and not s.project.inferred else None
+        worker = sanity_worker(which, str(s.dataset.root), self.config(), project, self)
+        worker.progress.connect(self._on_sanity_progress)
+        worker.result.connect(self._on_sanity_result)
+        self.tabs.setCurrentIndex(1)
+        self.progress.setRange(0, 0)
+        self._set_status(self.sanity.show_running(which))
+        self._run(worker)
+        return True
+
+    def _on_sanity_progress(self, done: int, total: int, loss: float) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"%v/%m — loss {loss:.3g}")
+
+    def _on_sanity_result(self, res) -> None:
+        self.sanity.show_result(res)
+        self._set_status(res.verdict.split(". ")[0] + ".")
+
+    def _use_lr(self, lr: float) -> None:
+        self.settings_form.apply_action({"lr": lr})
+        self._set_status(f"Learning rate set to {lr:.2g}; press Start.")
+
+
+def install_training(window) -> TrainingPanel:
+    """Create the Training dock, its close guard and the Training menu (Start, Stop, Predict …) in ``window``."""
+    panel = TrainingPanel(window.session, window.settings, window)
+    dock = window.add_dock(panel, "Training", Qt.DockWidgetArea.BottomDockWidgetArea, "training_dock")
+    if not getattr(window, "_state_restored", False):
+        window.resizeDocks([dock], [360], Qt.Orientation.Vertical)  # the canvas keeps most of the height
+    window.installEventFilter(panel)
+    predict = PredictActions(window)
+    panel.predict = predict
+    bar = window.menuBar()
+    menu = QMenu("&Training", bar)
+    help_menu = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
+    bar.insertMenu(help_menu, menu) if help_menu is not None else bar.addMenu(menu)
+    start = QAction("&Start training", window)
+    start.setShortcut(QKeySequence("Ctrl+T"))
+    start.triggered.connect(panel.start)
+    window.addAction(start)
+    menu.addAction(start)
+    menu.addAction("&Pause / resume", panel.toggle_pause)
+    menu.addAction("S&top", panel.stop)
+    menu.addSeparator()
+    menu.addAction(predict.predict_action)
+    menu.addAction(predict.predict_all_action)
+    menu.addSeparator()
+    menu.addAction("&Overfit one batch", lambda: panel.run_sanity("overfit"))
+    menu.addAction("&LR range test", lambda: panel.run_sanity("lr"))
+    app = QApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(predict.shutdown)
+    return panel
