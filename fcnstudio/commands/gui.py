@@ -63,7 +63,14 @@ def run(args) -> int:
         def report() -> None:
             window.repaint()
             print(f"FCNSTUDIO_SHOWN {_process_age():.3f}", flush=True)
-            app.quit()
+            window.close()  # the normal way out: joins every worker thread
 
         QTimer.singleShot(0, report)
-    return app.exec()
+    rc = app.exec()
+    if window.isVisible():  # the loop ended some other way: still stop the threads first
+        window.close()
+    # Widgets go before the QApplication, never in the interpreter's arbitrary exit order.
+    window.deleteLater()
+    app.sendPostedEvents(None, 0)
+    del window
+    return rc
