@@ -83,6 +83,7 @@ class TrainingPanel(QWidget):
         self.last_done = None
         self._restart = False
         self._pending_eval = None
+        self._plot_skipped = False
         self._last_step = None
         self._warned: dict[str, set] = {}
 
@@ -378,14 +379,20 @@ class TrainingPanel(QWidget):
                          "Not started: " + r.message.splitlines()[0])
 
     def redraw(self) -> None:
-        """Draw what came in since the last tick (the timer calls this a few times per second)."""
-        self.plot.refresh()
+        """Draw what came in since the last tick (the timer calls this a few times per second).
+
+        A tick that draws an evaluation (table and previews) leaves the loss curve to the next one,
+        so that no tick holds the GUI thread for both.
+        """
         ev, self._pending_eval = self._pending_eval, None
         if ev is not None:
             warned = set().union(*self._warned.values()) if self._warned else set()
             self.table.update_eval(ev, warned)
             if ev.previews:
                 self.grid.show_previews(ev.previews)
+        if ev is None or self._plot_skipped:
+            self.plot.refresh()
+        self._plot_skipped = ev is not None and not self._plot_skipped
         st = self._last_step
         if st is not None and self.training:
             paused = " — paused" if self.worker.paused else ""
