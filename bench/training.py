@@ -12,7 +12,13 @@ torch) for :data:`STEPS` steps, an evaluation with previews every
 - ``train_worker_vs_script``: steps per second of the same run (a) in the
   Training dock of the real window (offscreen Qt, the dock shown, live loss
   curve, class table and previews), through the QThread worker, over (b) a
-  bare ``Trainer(...).run()`` in the main thread of the same process. Steps
+  bare ``Trainer(...).run()`` in a plain Python thread of the same process
+  (no Qt involved), so that only the GUI differs: a thread's malloc arena
+  behaves differently from the main thread's (in a micro-benchmark of one
+  conv forward/backward the main thread took ~9x the page faults and ~1.5x
+  the time; in full runs the difference is within the noise of a shared
+  machine).
+  One main-thread run is reported for reference (``script_main_thread``). Steps
   per second come from the trainer's own clock (``elapsed_s`` of the last
   StepEvent: the loop, evaluations included, pre-flight and loading excluded).
   The two alternate (script, GUI, GUI, script, …), :data:`REPEATS` times
@@ -60,14 +66,23 @@ def _steps_per_s(steps: list) -> float:
     return last.step / last.elapsed_s
 
 
-def script_run(data: Path, out_dir: Path, n: int = STEPS) -> float:
+def script_run(data: Path, out_dir: Path, n: int = STEPS, main_thread: bool = False) -> float:
+    """Steps per second of a bare ``Trainer.run()``: in a plain Python thread, or in the main thread."""
+    import threading
+
     from fcnstudio.train.events import StepEvent
     from fcnstudio.train.trainer import TrainConfig, Trainer
 
-    steps = []
+    steps, out = [], []
     trainer = Trainer(data, TrainConfig(**_config(out_dir, n)),
                       callback=lambda e: steps.append(e) if isinstance(e, StepEvent) else None)
-    done = trainer.run()
+    if main_thread:
+        out.append(trainer.run())
+    else:
+        t = threading.Thread(target=lambda: out.append(trainer.run()), name="bench-script")
+        t.start()
+        t.join()
+    done = out[0] if out else None
     if getattr(done, "steps", 0) != n:
         raise RuntimeError(f"the script run did not finish: {done}")
     return _steps_per_s(steps)
@@ -178,6 +193,7 @@ def run(only=None, quick: bool = False) -> list[dict]:
         script_rates, gui_rates, late = [], [], []
         try:
             script_run(data, tmp / "warmup", n)  # imports torch, fills the pre-flight cache
+            main_rate = script_run(data, tmp / "main", n, main_thread=True) if "throughput" in only else None
             for i in range(repeats):  # alternating (script, gui), (gui, script), ... so drifting load evens out
                 order = ("script", "gui") if i % 2 == 0 else ("gui", "script")
                 for kind in order:
@@ -203,7 +219,8 @@ def run(only=None, quick: bool = False) -> list[dict]:
         ratio = max(gui_rates) / max(script_rates)
         rows.append(_row("train_worker_vs_script", round(ratio, 3), "ratio", ">= 0.9", ratio >= 0.9,
                          gui_steps_per_s=[round(r, 3) for r in gui_rates],
-                         script_steps_per_s=[round(r, 3) for r in script_rates], steps=n, cores=cores))
+                         script_steps_per_s=[round(r, 3) for r in script_rates],
+                         script_main_thread_steps_per_s=round(main_rate, 3), steps=n, cores=cores))
     if "lateness" in only:
         rows += [
             _row("ui_lateness_p99_ms", round(p99, 2), "ms", "<= 20", p99 <= 20, median_ms=round(med, 2),

@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 
 from PyQt6.QtCore import QEvent, QObject, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QAction, QKeySequence, QPainter
+from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (QApplication, QDockWidget, QHBoxLayout, QListWidget, QMenu, QMessageBox,
-                             QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+                             QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from fcnstudio.gui.app import observe
 from fcnstudio.gui.class_table import ClassTable
@@ -31,6 +31,7 @@ from fcnstudio.gui.loss_plot import LossPlot
 from fcnstudio.gui.predict_action import PredictActions
 from fcnstudio.gui.preview_grid import PreviewGrid
 from fcnstudio.gui.sanity_tools import SanityTools
+from fcnstudio.gui.status_text import StatusText
 from fcnstudio.gui.training_settings import TrainingSettings
 from fcnstudio.gui.worker import Refusal, Worker, sanity_worker, training_worker
 
@@ -43,31 +44,6 @@ COLLAPSE_CODES = ("collapse-background", "collapse-single-class", "class-never-p
 def _clock(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-class _StatusText(QWidget):
-    """Up to three wrapped lines of text that change a few times a second without re-laying out the dock."""
-
-    def __init__(self, text: str = "") -> None:
-        super().__init__()
-        self._text = text
-        self.setFixedHeight(3 * self.fontMetrics().lineSpacing() + 4)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-
-    def text(self) -> str:
-        return self._text
-
-    def setText(self, text: str) -> None:
-        if text != self._text:
-            self._text = text
-            self.setToolTip(text)
-            self.update()
-
-    def paintEvent(self, event) -> None:
-        p = QPainter(self)
-        p.drawText(self.rect().adjusted(2, 1, -2, -1), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
-                                                          | Qt.TextFlag.TextWordWrap), self._text)
-        p.end()
 
 
 class TrainingPanel(QWidget):
@@ -102,7 +78,7 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress.setFormat("")
-        self.status = _StatusText("Not started.")
+        self.status = StatusText("Not started.")
         self.sanity = SanityTools()
         self.sanity.run_requested.connect(self.run_sanity)
         self.sanity.lr_chosen.connect(self._use_lr)
