@@ -127,3 +127,16 @@ def test_predict_refuses_bad_checkpoints(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "junk.pt"), str(img), "--out", str(tmp_path / "o")]) == 2
     assert "junk.pt" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "junk.pt"), str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_an_absurd_learning_rate_is_reported_as_diverging_with_a_lower_lr(tmp_path, capsys):
+    data = dataset(tmp_path / "ds")
+    code = main(["train", str(data), "--json-log", "--seed", "0", "--lr", "1000", *TINY[:1], "12", *TINY[2:]])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    events = _events(out)
+    [w] = [e for e in events if e["event"] == "warning" and e["code"] == "loss-diverging"]
+    assert "untrained network" in w["message"] and w["step"] <= 6
+    lowered = [s["action"]["lr"] for s in w["suggestions"] if "lr" in s["action"]]
+    assert lowered and lowered[0] <= 1e-3
+    assert events[-1]["event"] == "done"

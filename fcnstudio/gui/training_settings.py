@@ -25,6 +25,8 @@ LOSSES = {"dice+ce": "Dice + CE", "ce": "Cross-entropy", "weighted-ce": "Weighte
           "focal": "Focal"}
 BUDGETS = {"max_steps": "steps", "epochs": "epochs", "max_minutes": "minutes"}
 KEY = "training/"
+#: TrainConfig's largest accepted lr (``fcnstudio.train.config.MAX_LR``; tests/gui check they match).
+MAX_LR = 1e4
 
 
 class TrainingSettings(QWidget):
@@ -40,7 +42,7 @@ class TrainingSettings(QWidget):
         self.weights.addItem("Auto (median frequency)", "auto")
         self.weights.setToolTip("Class weights for the cross-entropy term (rare classes count more)")
         self.lr = QLineEdit()
-        v = QDoubleValidator(1e-7, 10.0, 8, self.lr)
+        v = QDoubleValidator(1e-7, MAX_LR, 8, self.lr)
         v.setNotation(QDoubleValidator.Notation.ScientificNotation)
         self.lr.setValidator(v)
         self.lr.setToolTip("Learning rate, e.g. 0.001 or 3e-4 (the LR range test suggests one)")
@@ -91,7 +93,7 @@ class TrainingSettings(QWidget):
         """TrainConfig fields (an unreadable learning rate falls back to the default)."""
         try:
             lr = float(self.lr.text())
-            lr = lr if math.isfinite(lr) and 0 < lr <= 10 else DEFAULTS["lr"]
+            lr = lr if math.isfinite(lr) and 0 < lr <= MAX_LR else DEFAULTS["lr"]
         except ValueError:
             lr = DEFAULTS["lr"]
         kind = self.budget.currentData()

@@ -34,6 +34,10 @@ from .losses import LOSS_NAMES
 __all__ = ["TrainConfig", "ConfigError"]
 
 DEVICES = ("auto", "cpu", "cuda")
+#: The largest learning rate accepted. Far above any useful value on purpose:
+#: an absurd lr is the user's to try, and the monitor says what it does
+#: (loss-nan / loss-diverging with a lower lr suggested) instead of a refusal.
+MAX_LR = 1e4
 
 
 class ConfigError(ValueError):
@@ -138,7 +142,7 @@ class TrainConfig:
                 self._int(name, 1)
         if self.seed is not None:
             self._int("seed", 0)
-        for name, lo, hi in (("lr", 0.0, 10.0), ("fg_fraction", 0.0, 1.0), ("val_fraction", 0.0, 0.9),
+        for name, lo, hi in (("lr", 0.0, MAX_LR), ("fg_fraction", 0.0, 1.0), ("val_fraction", 0.0, 0.9),
                              ("min_lr_fraction", 0.0, 1.0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:

@@ -35,7 +35,18 @@ exponential moving average with ``beta = 0.95``, i.e. ~20 steps):
 
 - ``loss-nan``: a NaN/Inf training (or validation) loss; once, re-armed by the
   next finite loss.
-- ``loss-diverging``: after ``loss_warmup_steps`` steps, both the EMA and the
+- ``loss-diverging`` (blow-up): the median of the last 3 raw losses exceeds
+  1.3x the loss of the untrained network (the first finite step's loss) --
+  the updates make the network worse than a random one. A fresh network's
+  loss hardly varies from batch to batch (it predicts near-uniform
+  probabilities), and in our runs at sane learning rates no step rose above
+  1.03x it; at lr 10 the loss reached 1.6x within 3 steps, at lr 100 and more
+  tens to thousands of times, before the network died to a constant output
+  that grad clipping and normalisation keep at a bounded loss. Checked from
+  the first step (warm-up included: that is when it happens), once per run,
+  and only for a network that started untrained (not after a resume or a
+  change of loss, whose scale differs).
+- ``loss-diverging`` (rise): after ``loss_warmup_steps`` steps, both the EMA and the
   median of the last 10 raw losses exceed twice the lowest EMA seen after
   warm-up, by more than 10 % of the loss level at the end of warm-up (so a
   loss that has converged near 0 cannot "double" on noise). The median makes
@@ -71,6 +82,9 @@ __all__ = [
     "Monitor",
 ]
 
+BLOWUP_FACTOR = 1.3   # a loss above this times the untrained network's is a blow-up
+BLOWUP_WINDOW = 3     # ... as the median of this many steps
+SANE_LR = 1e-3        # the lr a blow-up suggestion goes down to (the trainer's default)
 LOW_FACTOR = 0.1       # a class is "low" below this times its true fraction
 RECOVER_FACTOR = 0.5   # ... and "back" at or above this times its true fraction
 COLLAPSE_EVALS = 3     # evaluations in a row
@@ -129,6 +143,9 @@ class Monitor:
         class statistics), or None if the checker was not run.
     warmup_evals:
         evaluations ignored by the collapse rules (a fresh network predicts noise).
+    fresh_network:
+        the network starts untrained, so its first loss is the reference for
+        the blow-up rule (False when resuming from a checkpoint).
     uses_class_weights, loss_warmup_steps, plateau_steps, plateau_iou:
         keyword-only tuning; see the module docstring.
     """
@@ -136,7 +153,7 @@ class Monitor:
     def __init__(self, num_classes: int, class_names: Sequence[str] | None = None,
                  ignore_index: int | None = None, loss_name: str = "dice+ce", lr: float = 1e-3,
                  class_fractions_from_checker: Sequence[float] | None = None,
-                 warmup_evals: int = 1, *, uses_class_weights: bool = False,
+                 warmup_evals: int = 1, *, fresh_network: bool = True, uses_class_weights: bool = False,
                  loss_warmup_steps: int = 20, plateau_steps: int = 500,
                  plateau_iou: float = 0.3) -> None:
         if num_classes < 2:
@@ -176,6 +193,10 @@ class Monitor:
         self._evals_after_warmup = 0
         # loss state
         self._nan_armed = True
+        self._blowup_armed = bool(fresh_network)
+        self._untrained_loss: float | None = None
+        self._blowup_step: int | None = None
+        self._blowup_window: deque = deque(maxlen=BLOWUP_WINDOW)
         self._reset_loss_tracking()
 
     # ------------------------------------------------------------------ public
@@ -198,6 +219,7 @@ class Monitor:
         if uses_class_weights is not None:
             self.uses_class_weights = uses_class_weights
         self.uses_class_weights = self.uses_class_weights or loss_name == "weighted-ce"
+        self._blowup_armed = False  # another loss, another scale: the untrained reference is gone
         self._reset_loss_tracking()
 
     def on_step(self, step: int, loss: float) -> list[WarningEvent]:
@@ -211,6 +233,8 @@ class Monitor:
                 out.append(self._loss_nan(step, "training", loss))
             return self._emit(out)
         self._nan_armed = True
+        if self._blowup_armed and self._diverge_armed:  # one loss-diverging per episode
+            out += self._check_blowup(int(step), loss)
         self._n_steps += 1
         b = 0.95
         self._ema_raw = b * self._ema_raw + (1 - b) * loss
@@ -218,7 +242,7 @@ class Monitor:
         self._recent.append(loss)
         self._trend.append((int(step), ema))
         if self._n_steps < self.loss_warmup_steps:
-            return out
+            return self._emit(out)
         if self._n_steps == self.loss_warmup_steps or self._ref is None:
             self._ref = ema
             self._min_ema = ema
@@ -327,6 +351,21 @@ class Monitor:
         self._diverge_armed = True
         self._plateau_armed = True
 
+    def _check_blowup(self, step: int, loss: float) -> list[WarningEvent]:
+        if self._untrained_loss is None:
+            self._untrained_loss = loss
+            return []
+        self._blowup_window.append(loss)
+        if len(self._blowup_window) < BLOWUP_WINDOW:
+            return []
+        med = float(np.median(self._blowup_window))
+        if med <= BLOWUP_FACTOR * self._untrained_loss:
+            return []
+        self._blowup_armed = False
+        self._diverge_armed = False  # re-armed, as for a rise, once the smoothed loss is back down
+        self._blowup_step = step
+        return [self._loss_blowup(step, med)]
+
     def _ema_value(self) -> float:
         if self._n_steps == 0:
             return math.inf
@@ -372,6 +411,13 @@ class Monitor:
         return f"Loss in use: {words}."
 
     def _trend_evidence(self) -> str:
+        text = self._lr_trend_text()
+        if self._blowup_step is not None:
+            text += (f" The loss blew up above the untrained network's at step {self._blowup_step}: "
+                     "the learning rate is the first suspect.")
+        return text
+
+    def _lr_trend_text(self) -> str:
         ema = self._ema_value()
         if not math.isfinite(ema):
             return f"Learning rate {_lr_str(self.lr)}."
@@ -426,10 +472,17 @@ class Monitor:
         new = _round_lr(self.lr / factor)
         return [Suggestion(f"Lower the learning rate to {_lr_str(new)}", {"lr": new})]
 
+    def _s_lr_sane(self) -> list[Suggestion]:
+        """Lower the lr by 10x, and at least to the default that works on most data."""
+        new = _round_lr(min(self.lr / 10, SANE_LR))
+        return [Suggestion(f"Lower the learning rate to {_lr_str(new)}", {"lr": new})]
+
     def _s_checker(self) -> list[Suggestion]:
         return [Suggestion("Open the label checker", {"open_checker": True})]
 
     def _collapse_suggestions(self) -> tuple:
+        if self._blowup_step is not None:  # the lr wrecked the network: that comes first
+            return tuple(self._s_lr_sane() + self._s_loss() + self._s_weights() + self._s_checker())
         s = self._s_loss() + self._s_weights() + self._s_lr(3) + self._s_checker()
         if self.checker_fractions is None:  # labels never checked: that comes first
             s = s[-1:] + s[:-1]
@@ -494,6 +547,17 @@ class Monitor:
         diag = self._diagnosis(self._loss_evidence(), self._trend_evidence(),
                                "A loss that climbs back up usually means the learning rate is too high.")
         return self._warning(step, "loss-diverging", msg, diag, tuple(self._s_lr(10)))
+
+    def _loss_blowup(self, step: int, med: float) -> WarningEvent:
+        ref = self._untrained_loss
+        msg = (f"The training loss blew up: {med:.3g} at step {step} (median of the last {BLOWUP_WINDOW} "
+               f"steps), {med / ref:.3g}x the {ref:.3g} of the untrained network.")
+        diag = self._diagnosis(
+            self._loss_evidence(), self._lr_trend_text(),
+            "A loss above that of a random network means each update makes the network worse: the "
+            "learning rate is far too high. Such a run usually ends with a network that predicts one "
+            "constant output, however long it trains.")
+        return self._warning(step, "loss-diverging", msg, diag, tuple(self._s_lr_sane()))
 
     def _loss_plateau(self, step: int, ema: float) -> WarningEvent:
         iou = self._last_fg_iou

@@ -312,6 +312,7 @@ class Trainer:
             fractions = None
         self.monitor = Monitor(self.num_classes, project.class_names, project.ignore_index, self.loss_name,
                                cfg.lr, class_fractions_from_checker=fractions, warmup_evals=1,
+                               fresh_network=self.resume_ckpt is None,
                                uses_class_weights=self.class_weights is not None)
         self.step = 0
         if self.resume_ckpt is not None:

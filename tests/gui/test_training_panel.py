@@ -13,7 +13,7 @@ from PyQt6.QtWidgets import QDockWidget
 
 from fcnstudio.core import edits
 from fcnstudio.gui.training_panel import TrainingPanel
-from fcnstudio.gui.training_settings import DEFAULTS, TrainingSettings
+from fcnstudio.gui.training_settings import DEFAULTS, MAX_LR, TrainingSettings
 from fcnstudio.gui.worker import Worker
 from fcnstudio.train.events import Suggestion, WarningEvent
 
@@ -48,12 +48,14 @@ def wait_finished(qtbot, panel, timeout=3000):
 
 
 def test_the_defaults_mirror_train_config():
+    from fcnstudio.train import config
     from fcnstudio.train.config import TrainConfig
     from fcnstudio.train.losses import LOSS_NAMES
     from fcnstudio.gui.training_settings import LOSSES
 
     cfg = TrainConfig()
     assert {k: getattr(cfg, k) for k in DEFAULTS} == DEFAULTS
+    assert MAX_LR == config.MAX_LR
     assert set(LOSSES) == set(LOSS_NAMES)
     assert TrainingSettings().to_config() == DEFAULTS
 

@@ -224,7 +224,8 @@ def test_loss_nan_once_per_episode_with_lr_first():
 
 
 def test_loss_diverging_fires_once_with_lower_lr():
-    m = Monitor(2, NAMES2, 255, "ce", 1e-2)
+    # the rise rule alone (a resumed run: no untrained reference for the blow-up rule)
+    m = Monitor(2, NAMES2, 255, "ce", 1e-2, fresh_network=False)
     rng = np.random.default_rng(0)
     losses = [0.7 - 0.4 * i / 200 for i in range(200)] + [0.3 + 0.02 * i for i in range(100)]
     emitted = []
@@ -235,6 +236,11 @@ def test_loss_diverging_fires_once_with_lower_lr():
     assert 200 < w.step < 300
     assert dict(w.suggestions[0].action) == {"lr": 0.001}
     assert "rising" in w.diagnosis
+    # a fresh run with the same losses: the loss climbs past the untrained network's 0.7 first
+    fresh = Monitor(2, NAMES2, 255, "ce", 1e-2)
+    rng = np.random.default_rng(0)
+    emitted = [w for step, loss in enumerate(losses, start=1) for w in fresh.on_step(step, loss + rng.normal(0, 0.02))]
+    assert [w.code for w in emitted] == ["loss-diverging"] and "untrained" in emitted[0].message
 
 
 def test_single_loss_spike_is_not_divergence():
@@ -363,3 +369,50 @@ def test_thresholds_are_exact():
     assert run([0.0011] * 3) == []                                # 0.11x: not low
     assert run([0.0] * 3 + [0.0049]) == [(300, "collapse-background")]  # 0.49x: not back yet
     assert run([0.0] * 3 + [0.0051]) == [(300, "collapse-background"), (400, "collapse-recovered")]
+
+
+# Training losses of `fcnstudio train` on the sample with Dice + CE (seed 0), first 12 steps.
+LR10_LOSSES = [1.787, 2.04, 3.362, 2.825, 2.212, 2.534, 1.782, 1.542, 3.389, 1.622, 1.484, 1.559]
+LR1_LOSSES = [1.79, 1.65, 1.03, 0.9, 0.78, 0.97, 0.81, 0.95, 1.05, 1.21, 0.84, 0.8]
+
+
+def test_loss_blowing_up_above_the_untrained_network_is_diverging_with_a_sane_lr():
+    m = Monitor(3, NAMES3, None, "dice+ce", 10.0)
+    emitted = [(step, w) for step, loss in enumerate(LR10_LOSSES + [1.5] * 200, start=1)
+               for w in m.on_step(step, loss)]
+    assert [(step, w.code) for step, w in emitted] == [(4, "loss-diverging")]  # median(2.04, 3.36, 2.83) > 1.3 x 1.79
+    w = emitted[0][1]
+    assert "untrained" in w.message and "2.83" in w.message
+    assert [dict(s.action) for s in w.suggestions] == [{"lr": 0.001}]
+    # the collapse that follows names the lr first, not the loss
+    flat = (0.79, 0.2, 0.01)
+    evals = [ev(s, flat, (1.0, 0.0, 0.0), max_prob=(1, 0.01, 0.01)) for s in (100, 125, 150, 175, 200)]
+    [c] = [w for e in evals for w in m.on_eval(e)]
+    assert c.code == "collapse-background"
+    assert dict(c.suggestions[0].action) == {"lr": 0.001}
+    assert "blew up" in c.diagnosis
+
+
+def test_lr_suggestion_after_a_blowup_goes_ten_times_lower_at_least():
+    m = Monitor(2, NAMES2, 255, "ce", 2e-3)
+    emitted = [w for step, loss in enumerate([0.7, 0.7, 1.0, 1.0, 1.0], start=1) for w in m.on_step(step, loss)]
+    assert [dict(s.action) for w in emitted for s in w.suggestions] == [{"lr": 0.0002}]
+
+
+def test_no_blowup_while_the_loss_falls_with_noise_and_single_spikes():
+    m = Monitor(3, NAMES3, None, "dice+ce", 1.0)
+    assert [w for step, loss in enumerate(LR1_LOSSES, start=1) for w in m.on_step(step, loss)] == []
+    m = Monitor(2, NAMES2, 255, "ce", 1e-3)
+    rng = np.random.default_rng(3)
+    for step in range(1, 400):
+        loss = 0.7 * math.exp(-step / 150) + abs(rng.normal(0, 0.05)) + (3.0 if step % 97 == 0 else 0.0)
+        assert m.on_step(step, loss) == [], step
+
+
+def test_no_blowup_after_a_resume_or_a_loss_change():
+    resumed = Monitor(3, NAMES3, None, "dice+ce", 10.0, fresh_network=False)
+    assert [w for step, loss in enumerate(LR10_LOSSES, start=1) for w in resumed.on_step(step, loss)] == []
+    changed = Monitor(3, NAMES3, None, "ce", 1e-3)
+    changed.on_step(1, 0.9)
+    changed.set_loss("dice+ce")  # a larger scale, not a blow-up
+    assert [w for step in range(2, 40) for w in changed.on_step(step, 1.6)] == []
