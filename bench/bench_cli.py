@@ -4,8 +4,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 
 CORE_KEYS = ("name", "value", "unit", "target", "ok")
+
+
+def quick_requested(quick: bool | None) -> bool:
+    """``quick`` as given, else whether ``FCNSTUDIO_BENCH_QUICK`` asks for small counts."""
+    if quick is None:
+        return os.environ.get("FCNSTUDIO_BENCH_QUICK", "") not in ("", "0")
+    return bool(quick)
+
+
+def run_rows(benches: dict, counts: dict, label: str, only: list[str] | None = None) -> list[dict]:
+    """Call each ``benches[name](counts)`` in turn (or those in ``only``); a row that
+    raises becomes an ``ok: false`` row with its error, so it never hides the others."""
+    rows = []
+    for name, fn in benches.items():
+        if only and name not in only:
+            continue
+        try:
+            rows.append(fn(counts))
+        except Exception as exc:  # noqa: BLE001 - one broken row must not hide the others
+            rows.append({"name": name, "value": float("nan"), "unit": "", "target": "runs without error",
+                         "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+        print(f"bench {label}: {rows[-1]['name']} = {rows[-1]['value']}", file=sys.stderr, flush=True)
+    return rows
 
 
 def main(run, benches, prog: str, description: str, argv: list[str] | None = None) -> int:

@@ -25,6 +25,8 @@ Rows:
 - ``recovery_roundtrip`` / ``soak_rss_growth_mb``: from ``bench/soak.py``
   (random edits → journal → fresh session → restore, fraction exact; memory
   growth over 500 pairs of a 2,000-pair dataset in the real window).
+- ``soak_train_rss_growth_mb`` is ``bench/training_soak.py`` (a 30-minute
+  training run; ``bench/run.py`` runs it in this group after these rows).
 
 To add a row: write ``def bench_<name>(counts) -> dict`` returning one row and
 add it to :data:`BENCHES` (``recovery_roundtrip`` and ``soak_rss_growth_mb``
@@ -42,7 +44,7 @@ from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 HELPERS = REPO / "tests" / "reliability"
-for _p in (str(REPO), str(HELPERS)):
+for _p in (str(REPO), str(HELPERS), str(REPO / "bench")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
@@ -291,20 +293,9 @@ BENCHES: dict[str, Callable[[dict], dict]] = {
 
 def run(only: list[str] | None = None, quick: bool | None = None) -> list[dict]:
     """The rows (``FCNSTUDIO_BENCH_QUICK=1`` or ``quick=True`` for small counts)."""
-    if quick is None:
-        quick = os.environ.get("FCNSTUDIO_BENCH_QUICK", "") not in ("", "0")
-    counts = QUICK if quick else FULL
-    rows = []
-    for name, fn in BENCHES.items():
-        if only and name not in only:
-            continue
-        try:
-            rows.append(fn(counts))
-        except Exception as exc:  # noqa: BLE001 - one broken row must not hide the others
-            rows.append(_row(name, float("nan"), "fraction", "== 1.0", False,
-                             error=f"{type(exc).__name__}: {exc}"))
-        print(f"bench reliability: {rows[-1]['name']} = {rows[-1]['value']}", file=sys.stderr, flush=True)
-    return rows
+    from bench_cli import quick_requested, run_rows
+
+    return run_rows(BENCHES, QUICK if quick_requested(quick) else FULL, "reliability", only)
 
 
 def main(argv: list[str] | None = None) -> int:

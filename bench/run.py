@@ -35,8 +35,8 @@ REPO = BENCH_DIR.parent
 GROUPS: dict[str, tuple[str, ...]] = {
     "checker": ("checker",),
     "editor": ("editor", "editor_core"),
-    "training": ("training",),
-    "reliability": ("reliability",),
+    "training": ("training", "training_cli"),
+    "reliability": ("reliability", "training_soak"),
 }
 
 ROW_KEYS = ("name", "value", "unit", "target", "ok")

@@ -30,8 +30,9 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _p in (str(REPO), str(REPO / "bench")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -252,19 +253,9 @@ BENCHES = {"recovery_roundtrip": bench_recovery_roundtrip, "soak_rss_growth_mb":
 
 def run(only: list[str] | None = None, quick: bool | None = None) -> list[dict]:
     """The rows (``FCNSTUDIO_BENCH_QUICK=1`` or ``quick=True`` for small counts)."""
-    if quick is None:
-        quick = os.environ.get("FCNSTUDIO_BENCH_QUICK", "") not in ("", "0")
-    counts = QUICK if quick else FULL
-    rows = []
-    for name, fn in BENCHES.items():
-        if only and name not in only:
-            continue
-        try:
-            rows.append(fn(counts))
-        except Exception as exc:  # noqa: BLE001 - one broken row must not hide the other
-            rows.append(_row(name, float("nan"), "", "", False, error=f"{type(exc).__name__}: {exc}"))
-        print(f"bench soak: {rows[-1]['name']} = {rows[-1]['value']}", file=sys.stderr, flush=True)
-    return rows
+    from bench_cli import quick_requested, run_rows
+
+    return run_rows(BENCHES, QUICK if quick_requested(quick) else FULL, "soak", only)
 
 
 def main(argv: list[str] | None = None) -> int:
