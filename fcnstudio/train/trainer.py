@@ -127,6 +127,7 @@ class Trainer:
         self.check_result = check_result
         self._stop = threading.Event()
         self._pause = threading.Event()
+        self._eval_held_s = 0.0  # time an evaluation spent paused (taken off the budget)
         self._lock = threading.Lock()
         self._pending: dict = {}
         self.state = "idle"
@@ -151,7 +152,8 @@ class Trainer:
         self._pause.clear()
 
     def pause(self) -> None:
-        """Hold the loop between steps (time spent paused does not count against max_minutes)."""
+        """Hold the loop between steps and between validation images (time spent paused does not count
+        against max_minutes)."""
         if not self._stop.is_set():
             self._pause.set()
 
@@ -716,10 +718,14 @@ class Trainer:
                         pending_losses = []
                         last_emit_t, last_emit_step = now, self.step
                     te = time.monotonic()
+                    self._eval_held_s = 0.0
                     self._evaluate()
+                    held, self._eval_held_s = self._eval_held_s, 0.0
+                    paused_s += held
+                    last_emit_t += held
                     last_eval_step = self.step
                     last_eval_t = time.monotonic()
-                    eval_s = last_eval_t - te
+                    eval_s = last_eval_t - te - held
         except _Stopped:
             stopped = True
         if pending_losses:
@@ -789,6 +795,7 @@ class Trainer:
         previews: list[Preview] = []
         try:
             for i in list(self.val_eval):
+                self._eval_held_s += self._wait_while_paused()  # an evaluation of big images can take a while
                 if self._stop.is_set():
                     raise _Stopped()
                 try:

@@ -239,3 +239,29 @@ def test_apply_changes_lr_and_loss_between_steps(tmp_path):
     assert {e.code for e in events if isinstance(e, InfoEvent)} >= {"lr", "loss"}
     with pytest.raises(ValueError):
         t.apply({"lr": -1})
+
+
+def test_pause_holds_an_evaluation_between_validation_images(tmp_path):
+    data = toy_dataset(tmp_path / "ds", n=6)
+    events = []
+    box = {}
+
+    def callback(e):
+        events.append(e)
+        if isinstance(e, StepEvent) and e.step == 10:   # the evaluation of step 10 comes next
+            box["t"].pause()
+
+    t = box["t"] = Trainer(data, tiny(max_steps=None, val_fraction=0.5), callback=callback)
+    th, out = _run_in_thread(t)
+    assert _wait_for(lambda: t.state == "paused")
+    time.sleep(0.3)
+    assert t.step == 10 and not any(isinstance(e, EvalEvent) for e in events)
+    t.resume()
+    assert _wait_for(lambda: any(isinstance(e, EvalEvent) for e in events))
+    t.stop()
+    th.join(5)
+    assert isinstance(out["result"], DoneEvent)
+    [ev] = [e for e in events if isinstance(e, EvalEvent) and e.step == 10]
+    assert [e.code for e in events if isinstance(e, InfoEvent) and e.code in ("paused", "resumed")][:2] == \
+        ["paused", "resumed"]
+    assert events.index(ev) > max(i for i, e in enumerate(events) if isinstance(e, InfoEvent) and e.code == "resumed")
