@@ -10,7 +10,7 @@ JSON shape (``to_json()``), one ``"event"`` key per kind::
 
     {"event": "step",    "step", "epoch", "loss", "lr", "images_per_s", "elapsed_s", "eta_s"}
     {"event": "eval",    "step", "val_loss", "iou", "dice", "true_fraction",
-                         "pred_fraction", "max_fg_prob", "mean_iou", "mean_fg_iou",
+                         "pred_fraction", "max_fg_prob", "prob_spread", "mean_iou", "mean_fg_iou",
                          "previews": [{"stem", "height", "width", "channels"}, ...]}
     {"event": "warning", "step", "code", "severity": "warning", "message",
                          "diagnosis", "suggestions": [{"label", "action"}], "classes"}
@@ -162,7 +162,10 @@ class EvalEvent:
     (see :mod:`fcnstudio.train.metrics`). ``true_fraction``/``pred_fraction`` are
     the share of labelled (non-ignored) pixels that are / are predicted as each
     class. ``max_fg_prob[c]`` is the largest softmax probability of class ``c``
-    over the labelled pixels (entry 0 is the background's, for completeness).
+    over the labelled pixels (entry 0 is the background's, for completeness);
+    ``prob_spread[c]`` is that maximum minus the smallest (empty when not
+    measured): near 0 for every class means a network whose output no longer
+    depends on the image.
     """
 
     step: int
@@ -173,6 +176,7 @@ class EvalEvent:
     pred_fraction: tuple
     max_fg_prob: tuple
     previews: tuple = ()
+    prob_spread: tuple = ()
 
     def __post_init__(self) -> None:
         names = ("iou", "dice", "true_fraction", "pred_fraction", "max_fg_prob")
@@ -182,6 +186,9 @@ class EvalEvent:
         if len(set(lengths.values())) != 1:
             raise ValueError(f"EvalEvent per-class tuples differ in length: {lengths}")
         object.__setattr__(self, "previews", tuple(self.previews))
+        object.__setattr__(self, "prob_spread", _float_tuple(self.prob_spread, "prob_spread"))
+        if self.prob_spread and len(self.prob_spread) != len(self.iou):
+            raise ValueError(f"EvalEvent.prob_spread has {len(self.prob_spread)} values for {len(self.iou)} classes")
         for p in self.previews:
             if not isinstance(p, Preview):
                 raise ValueError(f"EvalEvent.previews must hold Preview objects, got {type(p).__name__}")
@@ -214,6 +221,7 @@ class EvalEvent:
             "true_fraction": _nums(self.true_fraction),
             "pred_fraction": _nums(self.pred_fraction),
             "max_fg_prob": _nums(self.max_fg_prob),
+            "prob_spread": _nums(self.prob_spread),
             "mean_iou": _num(self.mean_iou),
             "mean_fg_iou": _num(self.mean_fg_iou),
             "previews": [p.to_json() for p in self.previews],

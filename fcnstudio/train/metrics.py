@@ -129,7 +129,7 @@ def metrics_from_confusion(cm: np.ndarray) -> Metrics:
 
 
 class MetricAccumulator:
-    """Sums confusion counts (and the per-class max probability) over batches.
+    """Sums confusion counts (and the per-class max and min probability) over batches.
 
     >>> acc = MetricAccumulator(num_classes=2, ignore_index=255)
     >>> acc.update(pred, target)            # any number of batches
@@ -146,6 +146,7 @@ class MetricAccumulator:
     def reset(self) -> None:
         self.cm = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
         self._max_prob = np.full(self.num_classes, np.nan)
+        self._min_prob = np.full(self.num_classes, np.nan)
 
     def update(self, pred: Any, target: Any, prob: Any = None) -> None:
         """Add one batch.
@@ -172,11 +173,21 @@ class MetricAccumulator:
         if flat.size:
             batch_max = flat.max(axis=0).astype(np.float64)
             self._max_prob = np.fmax(self._max_prob, batch_max)  # fmax: NaN loses
+            self._min_prob = np.fmin(self._min_prob, flat.min(axis=0).astype(np.float64))
 
     @property
     def max_prob(self) -> tuple:
         """Per-class max probability seen on labelled pixels (NaN before any prob)."""
         return tuple(float(x) for x in self._max_prob)
+
+    @property
+    def prob_spread(self) -> tuple:
+        """Per-class max minus min probability over labelled pixels (NaN before any prob).
+
+        Near 0 for every class, the network gives every pixel the same answer:
+        it no longer looks at the image.
+        """
+        return tuple(float(x) for x in self._max_prob - self._min_prob)
 
     def compute(self) -> Metrics:
         return metrics_from_confusion(self.cm)

@@ -46,6 +46,16 @@ exponential moving average with ``beta = 0.95``, i.e. ~20 steps):
   the first step (warm-up included: that is when it happens), once per run,
   and only for a network that started untrained (not after a resume or a
   change of loss, whose scale differs).
+- ``loss-diverging`` (dead network): at 2 evaluations in a row after the
+  warm-up, every class's probability spread (max minus min over the
+  validation pixels) is under 1e-3 -- the network gives every pixel the same
+  answer -- while at an earlier evaluation some class spread at least 0.01 (so
+  blank images, on which any network answers the same everywhere, never
+  count). What is left of a network whose weights too large a step wrecked:
+  at lr 10 on the sample, the runs whose loss did not blow up died this way
+  (spread exactly 0, loss flat at what a constant guess scores), while a
+  plain-CE network that predicts no foreground still spreads 0.2-0.9.
+  Needs ``EvalEvent.prob_spread``; once per run.
 - ``loss-diverging`` (rise): after ``loss_warmup_steps`` steps, both the EMA and the
   median of the last 10 raw losses exceed twice the lowest EMA seen after
   warm-up, by more than 10 % of the loss level at the end of warm-up (so a
@@ -82,6 +92,9 @@ __all__ = [
     "Monitor",
 ]
 
+DEAD_SPREAD = 1e-3     # every class's probability spread under this: a dead network
+ALIVE_SPREAD = 0.01    # ... and it was alive once if some class spread this much
+DEAD_EVALS = 2
 BLOWUP_FACTOR = 1.3   # a loss above this times the untrained network's is a blow-up
 BLOWUP_WINDOW = 3     # ... as the median of this many steps
 SANE_LR = 1e-3        # the lr a blow-up suggestion goes down to (the trainer's default)
@@ -195,8 +208,11 @@ class Monitor:
         self._nan_armed = True
         self._blowup_armed = bool(fresh_network)
         self._untrained_loss: float | None = None
-        self._blowup_step: int | None = None
+        self._lr_suspect = ""   # evidence that the lr wrecked the network (a blow-up, a dead network)
         self._blowup_window: deque = deque(maxlen=BLOWUP_WINDOW)
+        self._was_alive = False
+        self._dead_streak = 0
+        self._dead_armed = True
         self._reset_loss_tracking()
 
     # ------------------------------------------------------------------ public
@@ -287,8 +303,18 @@ class Monitor:
                 out.append(self._loss_nan(step, "validation", float(val_loss)))
 
         self._evals_seen += 1
+        spread = getattr(ev, "prob_spread", None) or None
+        spread = self._per_class(ev, "prob_spread") if spread is not None else None
+        dead = spread is not None and all(x < DEAD_SPREAD for x in spread)  # NaN < x is False
         if self._evals_seen <= self.warmup_evals:
+            self._was_alive |= spread is not None and any(x >= ALIVE_SPREAD for x in spread)
             return self._emit(out)
+        self._dead_streak = self._dead_streak + 1 if dead else 0
+        if dead and self._dead_streak >= DEAD_EVALS and self._was_alive and self._dead_armed:
+            self._dead_armed = False
+            self._lr_suspect = self._lr_suspect or f"The network's output became constant at step {step}"
+            out.append(self._dead_network(step))
+        self._was_alive |= spread is not None and any(x >= ALIVE_SPREAD for x in spread)
         self._evals_after_warmup += 1
         fg_iou = [x for x in iou[1:] if math.isfinite(x)]
         self._last_fg_iou = sum(fg_iou) / len(fg_iou) if fg_iou else math.inf
@@ -363,7 +389,7 @@ class Monitor:
             return []
         self._blowup_armed = False
         self._diverge_armed = False  # re-armed, as for a rise, once the smoothed loss is back down
-        self._blowup_step = step
+        self._lr_suspect = self._lr_suspect or f"The loss blew up above the untrained network's at step {step}"
         return [self._loss_blowup(step, med)]
 
     def _ema_value(self) -> float:
@@ -412,9 +438,8 @@ class Monitor:
 
     def _trend_evidence(self) -> str:
         text = self._lr_trend_text()
-        if self._blowup_step is not None:
-            text += (f" The loss blew up above the untrained network's at step {self._blowup_step}: "
-                     "the learning rate is the first suspect.")
+        if self._lr_suspect:
+            text += f" {self._lr_suspect}: the learning rate is the first suspect."
         return text
 
     def _lr_trend_text(self) -> str:
@@ -481,7 +506,7 @@ class Monitor:
         return [Suggestion("Open the label checker", {"open_checker": True})]
 
     def _collapse_suggestions(self) -> tuple:
-        if self._blowup_step is not None:  # the lr wrecked the network: that comes first
+        if self._lr_suspect:  # the lr wrecked the network: that comes first
             return tuple(self._s_lr_sane() + self._s_loss() + self._s_weights() + self._s_checker())
         s = self._s_loss() + self._s_weights() + self._s_lr(3) + self._s_checker()
         if self.checker_fractions is None:  # labels never checked: that comes first
@@ -557,6 +582,15 @@ class Monitor:
             "A loss above that of a random network means each update makes the network worse: the "
             "learning rate is far too high. Such a run usually ends with a network that predicts one "
             "constant output, however long it trains.")
+        return self._warning(step, "loss-diverging", msg, diag, tuple(self._s_lr_sane()))
+
+    def _dead_network(self, step: int) -> WarningEvent:
+        msg = (f"Training has broken down: for {self._dead_streak} evaluations the network has given every "
+               "pixel the same probabilities -- it no longer looks at the image.")
+        diag = self._diagnosis(
+            self._loss_evidence(), self._lr_trend_text(),
+            "Its output was not constant before: steps far too large have wrecked the weights, and the "
+            "loss now stays at what a constant guess scores. Lower the learning rate and start again.")
         return self._warning(step, "loss-diverging", msg, diag, tuple(self._s_lr_sane()))
 
     def _loss_plateau(self, step: int, ema: float) -> WarningEvent:

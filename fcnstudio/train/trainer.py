@@ -827,7 +827,7 @@ class Trainer:
         val_loss = float(np.mean(losses)) if losses else math.nan
         return EvalEvent(step=self.step, val_loss=val_loss, iou=m.iou, dice=m.dice,
                          true_fraction=m.true_fraction, pred_fraction=m.pred_fraction,
-                         max_fg_prob=acc.max_prob, previews=tuple(previews))
+                         max_fg_prob=acc.max_prob, previews=tuple(previews), prob_spread=acc.prob_spread)
 
     def _preview(self, s, pred: np.ndarray, prob: np.ndarray) -> Preview:
         truth = np.minimum(s.mask, 255).astype(np.uint8)

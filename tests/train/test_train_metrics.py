@@ -88,6 +88,15 @@ def test_max_prob_over_labelled_pixels_only():
     assert acc.max_prob == pytest.approx((0.8, 0.4))
     acc.update(np.zeros((1, 2, 2), int), np.zeros((1, 2, 2), int), np.full((1, 2, 2, 2), 0.5, np.float32))
     assert acc.max_prob == pytest.approx((0.8, 0.5))
+    assert acc.prob_spread == pytest.approx((0.8 - 0.5, 0.5 - 0.2))  # min and max, ignored pixel left out
+
+
+def test_a_constant_output_has_zero_spread():
+    acc = MetricAccumulator(3)
+    prob = np.broadcast_to(np.array([0.7, 0.2, 0.1], np.float32)[:, None, None], (3, 8, 8))
+    acc.update(np.zeros((8, 8), int), np.eye(8, dtype=int), prob)
+    acc.update(np.zeros((8, 8), int), np.zeros((8, 8), int), prob)
+    assert acc.prob_spread == (0.0, 0.0, 0.0)
 
 
 def test_bad_inputs_raise_value_error():

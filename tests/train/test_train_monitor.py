@@ -416,3 +416,33 @@ def test_no_blowup_after_a_resume_or_a_loss_change():
     changed.on_step(1, 0.9)
     changed.set_loss("dice+ce")  # a larger scale, not a blow-up
     assert [w for step in range(2, 40) for w in changed.on_step(step, 1.6)] == []
+
+
+def dead_or_alive(step, spread, pred=(1.0, 0.0, 0.0)):
+    e = ev(step, (0.79, 0.2, 0.01), pred, max_prob=(1, 0.2, 0.1))
+    return EvalEvent(step=e.step, val_loss=1.47, iou=e.iou, dice=e.dice, true_fraction=e.true_fraction,
+                     pred_fraction=e.pred_fraction, max_fg_prob=e.max_fg_prob, prob_spread=spread)
+
+
+def test_a_network_whose_output_turned_constant_is_diverging_and_the_lr_leads():
+    # the spreads of a real lr-10 run on the sample (seed 2): dead at the first eval, alive, then dead for good
+    m = Monitor(3, NAMES3, None, "dice+ce", 10.0)
+    spreads = [(0, 0, 0), (0.77, 0.77, 7.5e-7), (0.69, 0.69, 6.3e-5), (0.48, 0.5, 0.012), (0, 0, 0), (0, 0, 0),
+               (0, 0, 0), (0, 0, 0)]
+    preds = [(1, 0, 0), (0, 1, 0), (0.41, 0.59, 0), (0, 1, 0)] + [(1, 0, 0)] * 4
+    emitted = [w for i, (sp, p) in enumerate(zip(spreads, preds)) for w in m.on_eval(dead_or_alive(15 * (i + 1), sp, p))]
+    assert [(w.step, w.code) for w in emitted] == [(90, "loss-diverging"), (105, "collapse-background")]
+    dead, collapse = emitted
+    assert "same probabilities" in dead.message
+    assert [dict(s.action) for s in dead.suggestions] == [{"lr": 0.001}]
+    assert dict(collapse.suggestions[0].action) == {"lr": 0.001} and "became constant at step 90" in collapse.diagnosis
+
+
+def test_no_dead_network_on_blank_images_a_living_collapse_or_evals_without_spread():
+    blank = Monitor(3, NAMES3, None, "dice+ce", 1e-3)       # any network answers the same on blank images
+    assert "loss-diverging" not in [w.code for i in range(8) for w in blank.on_eval(dead_or_alive(i, (0, 0, 0)))]
+    alive = Monitor(3, NAMES3, None, "ce", 1e-3)            # plain CE predicting no foreground still looks
+    assert "loss-diverging" not in [w.code for i in range(8) for w in alive.on_eval(dead_or_alive(i, (0.7, 0.8, 0.3)))]
+    unknown = Monitor(3, NAMES3, None, "ce", 1e-3)          # an eval without the measure (an old events.jsonl)
+    assert "loss-diverging" not in [w.code for i in range(8)
+                                    for w in unknown.on_eval(ev(i, (0.79, 0.2, 0.01), (1.0, 0.0, 0.0)))]
