@@ -292,6 +292,12 @@ class TrainingPanel(QWidget):
             if not self.ask_stop():
                 event.ignore()
                 return True
+            # the unsaved-edits question before the stop: a Cancel there must leave training running
+            session = getattr(self.window_, "session", None)
+            ask = getattr(self.window_, "ask", None)
+            if session is not None and not session.resolve_unsaved(ask, autosave=False):
+                event.ignore()
+                return True
             self._set_status("Stopping…")
             self.shutdown()
         predict = getattr(self, "predict", None)

@@ -229,6 +229,28 @@ def test_closing_during_a_run_stops_it_saves_and_joins(make_window, tmp_path, qt
     assert runs, "the stopped run kept no last.pt"
 
 
+def test_cancelling_the_unsaved_edits_question_on_close_leaves_training_running(make_window, tmp_path, qtbot,
+                                                                               monkeypatch):
+    from fcnstudio.core import edits
+    from fcnstudio.core.session import ASK_CANCEL, ASK_DISCARD
+    from fcnstudio.gui.main_window import MainWindow
+
+    w = make_window(toy_dataset(tmp_path / "ds"))
+    panel = w.training
+    panel.overrides = tiny(max_steps=100000, eval_every_steps=1000)
+    panel.start()
+    worker = panel.worker
+    qtbot.waitUntil(lambda: len(panel.plot.steps) >= 2, timeout=60000)
+    w.session.apply(edits.brush, (5.0, 5.0), (20.0, 5.0), radius=3, value=1)
+    asked = []
+    monkeypatch.setattr(MainWindow, "ask", lambda self, msg, can_save: asked.append(msg) or ASK_CANCEL)
+    w.close()                                  # Stop and close, then Cancel on the unsaved edits
+    assert asked and w.isVisible() and worker.running and w.session.dirty
+    monkeypatch.setattr(MainWindow, "ask", lambda self, msg, can_save: ASK_DISCARD)
+    w.close()
+    assert not w.isVisible() and not worker.running
+
+
 def test_the_settings_are_remembered(win, qtbot):
     panel = win.training
     panel.settings_form.load_dict({"loss": "focal", "lr": 3e-4, "max_minutes": 2.5, "width": 8})
