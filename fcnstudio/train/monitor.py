@@ -478,6 +478,12 @@ class Monitor:
         text = "; ".join(parts)
         return text[0].upper() + text[1:] + ".", kind
 
+    def _constant_evidence(self) -> str:
+        if not self._dead_streak:
+            return ""
+        return ("The network now gives every pixel the same probabilities: it does not look at the image, "
+                "which is what too large steps leave behind.")
+
     def _diagnosis(self, *parts: str) -> str:
         return " ".join(p for p in parts if p)
 
@@ -494,7 +500,9 @@ class Monitor:
         return []
 
     def _s_lr(self, factor: float) -> list[Suggestion]:
-        new = _round_lr(self.lr / factor)
+        """Lower the lr by ``factor``; from far above the usual range, straight to the default."""
+        new = self.lr / factor
+        new = _round_lr(SANE_LR if new > 10 * SANE_LR else new)
         return [Suggestion(f"Lower the learning rate to {_lr_str(new)}", {"lr": new})]
 
     def _s_lr_sane(self) -> list[Suggestion]:
@@ -506,7 +514,7 @@ class Monitor:
         return [Suggestion("Open the label checker", {"open_checker": True})]
 
     def _collapse_suggestions(self) -> tuple:
-        if self._lr_suspect:  # the lr wrecked the network: that comes first
+        if self._lr_suspect or self._dead_streak:  # the lr wrecked the network: that comes first
             return tuple(self._s_lr_sane() + self._s_loss() + self._s_weights() + self._s_checker())
         s = self._s_loss() + self._s_weights() + self._s_lr(3) + self._s_checker()
         if self.checker_fractions is None:  # labels never checked: that comes first
@@ -526,7 +534,7 @@ class Monitor:
                f"({detail}), {self._bg_streak} evaluations in a row.")
         prob, _ = self._prob_evidence(classes)
         diag = self._diagnosis(self._labels_evidence(true_f), self._loss_evidence(imbalance=True),
-                               self._trend_evidence(), prob)
+                               self._trend_evidence(), prob, self._constant_evidence())
         return self._warning(step, "collapse-background", msg, diag, self._collapse_suggestions(), classes)
 
     def _collapse_single(self, step: int, k: int, true_f: tuple) -> WarningEvent:

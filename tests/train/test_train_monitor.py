@@ -446,3 +446,14 @@ def test_no_dead_network_on_blank_images_a_living_collapse_or_evals_without_spre
     unknown = Monitor(3, NAMES3, None, "ce", 1e-3)          # an eval without the measure (an old events.jsonl)
     assert "loss-diverging" not in [w.code for i in range(8)
                                     for w in unknown.on_eval(ev(i, (0.79, 0.2, 0.01), (1.0, 0.0, 0.0)))]
+
+
+def test_a_collapse_to_a_constant_output_at_an_absurd_lr_suggests_a_sane_lr_first():
+    m = Monitor(3, NAMES3, None, "dice+ce", 10.0)   # dead from the first evaluation: never seen alive
+    [c] = [w for i in range(5) for w in m.on_eval(dead_or_alive(15 * (i + 1), (0, 0, 0)))]
+    assert c.code == "collapse-background"
+    assert dict(c.suggestions[0].action) == {"lr": 0.001} and "same probabilities" in c.diagnosis
+    living = Monitor(3, NAMES3, None, "ce", 10.0)    # a living collapse: the loss first, but no lr of 3.3
+    [c] = [w for i in range(5) for w in living.on_eval(dead_or_alive(15 * (i + 1), (0.7, 0.8, 0.3)))]
+    actions = [dict(s.action) for s in c.suggestions]
+    assert actions.index({"loss": "dice+ce"}) < actions.index({"lr": 0.001})
