@@ -31,7 +31,7 @@ HEADLINES = {
     "collapse-single-class": "The network predicts one class everywhere.",
     "class-never-predicted": "A class is never predicted.",
     "loss-nan": "The loss is not a number any more.",
-    "loss-diverging": "The loss is going up.",
+    "loss-diverging": "Training is diverging: the steps are too large.",
     "loss-plateau": "The loss has stopped improving.",
 }
 

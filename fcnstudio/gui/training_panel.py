@@ -62,6 +62,7 @@ class TrainingPanel(QWidget):
         self._plot_skipped = False
         self._last_step = None
         self._warned: dict[str, set] = {}
+        self._loss_warning = None  # the run's last loss-nan / loss-diverging warning
 
         self.banner = CollapseBanner()
         self.banner.action_requested.connect(self.apply_action)
@@ -198,6 +199,7 @@ class TrainingPanel(QWidget):
             self._classes(s.project)
         self.table.clear_numbers()
         self.banner.clear()
+        self._loss_warning = None
         self._warned.clear()
         self._pending_eval = self._last_step = self.last_done = None
         self.progress.setRange(0, 0)  # busy until the first step says how far
@@ -317,6 +319,8 @@ class TrainingPanel(QWidget):
 
     def _on_warning(self, ev) -> None:
         self.banner.show_warning(ev)
+        if ev.code in ("loss-nan", "loss-diverging"):
+            self._loss_warning = ev  # stays true when a collapse it caused comes and goes
         if ev.code in COLLAPSE_CODES:
             self._warned[ev.code] = set(ev.classes)
         self.history.insertItem(0, f"step {ev.step}: {ev.code} — {ev.message}")
@@ -325,6 +329,8 @@ class TrainingPanel(QWidget):
         clears = getattr(ev, "clears", "")
         if clears:
             self.banner.clear(clears)
+            if not self.banner.showing and self._loss_warning is not None:
+                self.banner.show_warning(self._loss_warning)
             self._warned.pop(clears, None)
             self.history.insertItem(0, f"step {ev.step}: recovered ({clears} ended) — {ev.message}")
         elif ev.code in ("paused", "resumed", "check", "scan", "data", "device", "lr", "loss"):

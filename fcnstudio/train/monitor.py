@@ -310,7 +310,8 @@ class Monitor:
             self._was_alive |= spread is not None and any(x >= ALIVE_SPREAD for x in spread)
             return self._emit(out)
         self._dead_streak = self._dead_streak + 1 if dead else 0
-        if dead and self._dead_streak >= DEAD_EVALS and self._was_alive and self._dead_armed:
+        if dead and self._dead_streak >= DEAD_EVALS and self._was_alive and self._dead_armed \
+                and not self._lr_suspect:  # after a blow-up, its warning already said it
             self._dead_armed = False
             self._lr_suspect = self._lr_suspect or f"The network's output became constant at step {step}"
             out.append(self._dead_network(step))

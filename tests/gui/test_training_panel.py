@@ -251,6 +251,43 @@ def test_cancelling_the_unsaved_edits_question_on_close_leaves_training_running(
     assert not w.isVisible() and not worker.running
 
 
+def test_an_absurd_lr_shows_diverging_and_its_button_restarts_with_a_sane_lr(win, qtbot):
+    panel = win.training
+    panel.overrides = {k: v for k, v in panel.overrides.items() if k != "lr"}  # the form's lr is used
+    panel.settings_form.lr.setText("1000")
+    panel.start()
+    first = panel.worker
+    history = lambda: [panel.history.item(i).text() for i in range(panel.history.count())]  # noqa: E731
+    qtbot.waitUntil(lambda: any("loss-diverging" in t for t in history()), timeout=60000)
+    # the banner shows it, or the collapse that followed it, with the lr first either way
+    assert panel.banner.isVisible() and panel.banner.code in ("loss-diverging", "collapse-background")
+    button = panel.banner.buttons[0]
+    assert button.text() == "Lower the learning rate to 0.001"
+    button.click()
+    qtbot.waitUntil(lambda: panel.worker is not None and panel.worker is not first, timeout=5000)
+    assert panel.config()["lr"] == 0.001 and panel.settings_form.lr.text() in ("0.001", "1e-03", "1e-3")
+    assert not panel.banner.isVisible()
+    panel.stop()
+    wait_finished(qtbot, panel)
+
+
+def test_a_diverging_warning_comes_back_when_the_collapse_it_caused_clears(win, qtbot):
+    panel = win.training
+    panel.start()
+    qtbot.waitUntil(lambda: len(panel.plot.steps) >= 1, timeout=60000)
+    diverging = WarningEvent(step=4, code="loss-diverging", severity="warning", message="The training loss blew up.",
+                             suggestions=(Suggestion("Lower the learning rate to 0.001", {"lr": 1e-3}),))
+    panel.worker.warned.emit(diverging)
+    panel.worker.warned.emit(collapse_event(20))
+    qtbot.waitUntil(lambda: panel.banner.code == "collapse-background", timeout=2000)
+    panel.worker.noted.emit(WarningEvent(step=30, code="collapse-recovered", severity="info", message="dot back",
+                                         classes=(2,), clears="collapse-background"))
+    qtbot.waitUntil(lambda: panel.banner.code == "loss-diverging", timeout=2000)
+    assert panel.banner.isVisible() and "blew up" in panel.banner.message.text()
+    panel.stop()
+    wait_finished(qtbot, panel)
+
+
 def test_the_settings_are_remembered(win, qtbot):
     panel = win.training
     panel.settings_form.load_dict({"loss": "focal", "lr": 3e-4, "max_minutes": 2.5, "width": 8})
