@@ -109,6 +109,11 @@ def collapse_event(step=10):
                         classes=(2,))
 
 
+def recovery_event(step=30):
+    return WarningEvent(step=step, code="collapse-recovered", severity="info", message="dot back", classes=(2,),
+                        clears="collapse-background")
+
+
 def test_the_collapse_banner_button_switches_the_loss_and_restarts(win, qtbot):
     panel = win.training
     panel.settings_form.load_dict({"loss": "ce"})
@@ -130,8 +135,7 @@ def test_the_collapse_banner_button_switches_the_loss_and_restarts(win, qtbot):
     # a recovery clears the banner; the episode stays in the history
     panel.worker.warned.emit(collapse_event(20))
     qtbot.waitUntil(lambda: panel.banner.isVisible(), timeout=2000)
-    panel.worker.noted.emit(WarningEvent(step=30, code="collapse-recovered", severity="info", message="dot back",
-                                         classes=(2,), clears="collapse-background"))
+    panel.worker.noted.emit(recovery_event())
     qtbot.waitUntil(lambda: not panel.banner.isVisible(), timeout=2000)
     texts = [panel.history.item(i).text() for i in range(panel.history.count())]
     assert any("recovered" in t for t in texts) and sum("collapse-background —" in t for t in texts) == 2
@@ -280,8 +284,7 @@ def test_a_diverging_warning_comes_back_when_the_collapse_it_caused_clears(win, 
     panel.worker.warned.emit(diverging)
     panel.worker.warned.emit(collapse_event(20))
     qtbot.waitUntil(lambda: panel.banner.code == "collapse-background", timeout=2000)
-    panel.worker.noted.emit(WarningEvent(step=30, code="collapse-recovered", severity="info", message="dot back",
-                                         classes=(2,), clears="collapse-background"))
+    panel.worker.noted.emit(recovery_event())
     qtbot.waitUntil(lambda: panel.banner.code == "loss-diverging", timeout=2000)
     assert panel.banner.isVisible() and "blew up" in panel.banner.message.text()
     panel.stop()
