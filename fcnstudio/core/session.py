@@ -293,6 +293,28 @@ class EditSession:
             self._drop_track()
             self._load(self.index)
 
+    def forget_history(self, mask_paths) -> int:
+        """Drop the undo history of the other pairs whose mask is among ``mask_paths``.
+
+        ``mask_paths`` are relative to the dataset root, as a fix reports them:
+        a fix rewrote those masks on disk, so patches recorded against their old
+        pixels must never be replayed onto the new ones. The current pair is left
+        to :meth:`reload` (its unsaved edits are the user's to resolve). Returns
+        how many histories were dropped.
+        """
+        if self.dataset is None:
+            return 0
+        wanted = {str(p).replace("\\", "/") for p in mask_paths}
+        current = self._key()
+        dropped = 0
+        for pair in self.dataset.pairs:
+            key = self._key(pair)
+            if pair.mask is not None and key != current and key in self._tracks \
+                    and self.dataset.relative(pair.mask) in wanted:
+                del self._tracks[key]
+                dropped += 1
+        return dropped
+
     def resolve_unsaved(self, ask: Callable[[str, bool], str] | None = None, *, autosave: bool | None = None) -> bool:
         """Before leaving the current pair: save (autosave) or ask; False to stay.
 

@@ -286,6 +286,7 @@ class FixFlow(QObject):
                     s.open(s.dataset.root, s.index)
                 if touches:
                     s.reload()  # also drops the undo history of the mask as it was
+            s.forget_history(list(report.written) + list(report.removed))  # the other rewritten masks
         if report.errors:
             QMessageBox.warning(self._parent(), "Some masks were not fixed", "\n".join(report.errors[:20]))
         self._end(report, f"Fixed {plan.code} in {len(report.written)} mask(s)"

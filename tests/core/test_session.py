@@ -133,6 +133,21 @@ def test_history_is_kept_per_image(session):
     np.testing.assert_array_equal(session.mask, before)
 
 
+def test_a_mask_rewritten_by_a_fix_loses_its_undo_history(session, root):
+    brush(session)
+    session.go_to(1)                       # autosaves a
+    fixed = np.full((20, 30), 1, np.uint8)  # what a fix writes over a
+    palette_png(root / "masks" / "a.png", fixed)
+    brush(session, value=1)                # b has a history of its own, and is the current pair
+    assert session.forget_history(["masks/a.png", "masks/b.png"]) == 1
+    assert session.can_undo                # the current pair's is left to reload()
+    session.go_to(0)
+    np.testing.assert_array_equal(session.mask, fixed)
+    assert not session.can_undo            # no stale patch can be replayed onto the fixed mask
+    session.undo()
+    np.testing.assert_array_equal(session.mask, fixed)
+
+
 def test_new_mask_is_saved_with_the_pair_name(session, root):
     session.go_to(2)
     assert session.mask_is_new and session.pair.mask is None

@@ -291,6 +291,27 @@ def test_unsaved_edits_of_a_mask_the_fix_rewrites_are_asked_about(make_window, s
     no_thread_left(window.checker)
 
 
+def test_a_fix_drops_the_undo_history_of_the_other_masks_it_rewrites(make_window, smeared, qtbot, accept_fix):
+    window = make_window(smeared)
+    s = window.session
+    check(window.checker, qtbot)
+    assert s.pair.stem == "a" and s.editable
+    window.tool_state.set(tool=Tool.BRUSH, current_class=7, brush_size=3)
+    drag(window.canvas, [(5, 5), (15, 5)])
+    window.step(1)                      # autosaved; the fix rewrites a while b is open
+    assert s.pair.stem == "b" and read_mask_file(smeared / "masks" / "a.png").array[5, 10] == 7
+    with qtbot.waitSignal(window.checker.fix_finished, timeout=TIMEOUT) as blocker:
+        window.checker.request_fix("interpolation-artifacts")
+    assert blocker.args[0] is not None and "masks/a.png" in blocker.args[0].written
+    window.step(-1)
+    assert s.pair.stem == "a"
+    fixed = read_mask_file(smeared / "masks" / "a.png").array
+    window.undo_action.trigger()        # no stale patch is replayed onto the fixed mask
+    np.testing.assert_array_equal(s.mask, fixed)
+    assert not s.dirty
+    no_thread_left(window.checker)
+
+
 def test_the_fix_dialog_lists_files_and_pixels(qtbot, defective):
     from fcnstudio.core.fixes import plan_fix
 
