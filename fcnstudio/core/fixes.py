@@ -54,6 +54,7 @@ from .checks import CheckResult, check_dataset
 from .check_rules import FIXABLE
 from .dataset import Dataset
 from .io import MaskFile, read_mask_file, write_mask
+from .pair_files import write_protected
 from .project import PROJECT_FILE, Project, project_path, save_project
 
 #: Values this close to a whole number are rounded by the non-integer-mask fix.
@@ -352,6 +353,9 @@ def _plan_file(result: CheckResult, code: str, rel: str) -> FileFix:
         return FileFix(rel, target, refused=str(exc))
     if target != rel and (result.root / target).exists():
         return FileFix(rel, target, refused=f"{target} already exists; remove one of the two masks first")
+    if write_protected(result.root / rel) or write_protected(result.root / target):
+        return FileFix(rel, target, refused="is write-protected on disk (the file or its folder); give it write "
+                                            "permission to let the fix rewrite it")
     try:
         mf = read_mask_file(result.root / rel)
         new, note = _transform(result, code, rel, mf)

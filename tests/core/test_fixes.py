@@ -111,6 +111,21 @@ def test_binary_255_fix(tmp_path):
     assert "binary-255" not in check(root).codes()
 
 
+def test_a_write_protected_mask_is_left_alone_and_named(tmp_path):
+    root = make_dataset(tmp_path / "ds", binary_masks(n=3, top=255))
+    locked = root / "masks" / "case01.png"
+    before = locked.read_bytes()
+    os.chmod(locked, 0o444)
+    try:
+        plan, report = fix(root, "binary-255")
+        [refused] = [f for f in plan.files if f.refused]
+        assert refused.path == "masks/case01.png" and "write-protected" in refused.refused
+        assert len(plan.writes) == 2 and "masks/case01.png" not in report.written
+        assert locked.read_bytes() == before  # even for root, who could write it
+    finally:
+        os.chmod(locked, 0o644)
+
+
 def test_binary_255_fix_gif_becomes_png(tmp_path):
     masks = binary_masks(n=2, top=255)
     root = make_dataset(tmp_path / "ds", masks, mask_ext=".gif")
