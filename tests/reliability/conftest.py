@@ -53,3 +53,19 @@ def tmp_dir():
     """A fresh folder outside pytest's tmp tree (for zygote work dirs)."""
     with tempfile.TemporaryDirectory(prefix="fcn-rel-") as d:
         yield Path(d)
+
+
+@pytest.fixture
+def sessions():
+    """``sessions(**kw)`` makes an EditSession that is shut down after the test, its read-ahead thread joined."""
+    from fcnstudio.core.session import EditSession
+
+    made = []
+
+    def make(**kw):
+        made.append(EditSession(**kw))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.shutdown()

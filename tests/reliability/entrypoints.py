@@ -295,12 +295,21 @@ def run_cli_check(root: Path, placed: list[Placed], decodes: dict[str, bool], ti
 
 def run_editor(root: Path, placed: list[Placed], decodes: dict[str, bool]) -> Report:
     """Open every pair in an :class:`EditSession`; paint and save the editable ones."""
-    from fcnstudio.core.edits import brush
-    from fcnstudio.core.io import read_mask_file
-    from fcnstudio.core.session import ASK_DISCARD, EditSession
+    from fcnstudio.core.session import EditSession
 
     rep = Report("editor")
     s = EditSession(autosave=False)
+    try:
+        return _drive_editor(s, root, placed, decodes, rep)
+    finally:
+        s.shutdown()  # joins its read-ahead thread
+
+
+def _drive_editor(s, root: Path, placed: list[Placed], decodes: dict[str, bool], rep: Report) -> Report:
+    from fcnstudio.core.edits import brush
+    from fcnstudio.core.io import read_mask_file
+    from fcnstudio.core.session import ASK_DISCARD
+
     try:
         s.open(root)
     except BaseException as exc:  # noqa: BLE001

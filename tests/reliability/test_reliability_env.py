@@ -41,7 +41,7 @@ def _temp_files(folder: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("role", ["image", "mask"])
-def test_unreadable_file_is_reported_by_every_entry_point(sandbox, role):
+def test_unreadable_file_is_reported_by_every_entry_point(sandbox, role, sessions):
     root = _dataset(sandbox / "dataset")
     bad = root / ("images" if role == "image" else "masks") / "p1.png"
     real = None
@@ -62,9 +62,8 @@ def test_unreadable_file_is_reported_by_every_entry_point(sandbox, role):
                 result = check_dataset(ds, workers=1)
                 assert ds.relative(bad) in result.files_with("unreadable")
             if AVAILABLE["editor"]:
-                from fcnstudio.core.session import EditSession
 
-                s = EditSession(autosave=False)
+                s = sessions(autosave=False)
                 s.open(root, index=1)
                 said = " ".join(s.load_errors) + (s.read_only.message if s.read_only else "")
                 assert "p1.png" in said and "permission" in said.lower()
@@ -98,13 +97,13 @@ def test_cli_check_reports_an_unreadable_file(sandbox):
 
 
 @pytest.mark.skipif(not AVAILABLE["editor"], reason="core/session.py not written yet")
-def test_editor_save_on_a_read_only_dataset_keeps_the_edit(sandbox):
+def test_editor_save_on_a_read_only_dataset_keeps_the_edit(sandbox, sessions):
     from fcnstudio.core.edits import brush
     from fcnstudio.core.io import read_mask_file
-    from fcnstudio.core.session import ASK_CANCEL, EditSession
+    from fcnstudio.core.session import ASK_CANCEL
 
     root = _dataset(sandbox / "dataset")
-    s = EditSession(autosave=True)
+    s = sessions(autosave=True)
     s.open(root, index=0)
     before = (root / "masks" / "p0.png").read_bytes()
     s.apply(brush, (10, 10), (30, 20), radius=4, value=1)
@@ -124,9 +123,8 @@ def test_editor_save_on_a_read_only_dataset_keeps_the_edit(sandbox):
 
 
 @pytest.mark.skipif(not AVAILABLE["editor"], reason="core/session.py not written yet")
-def test_editor_opens_a_write_protected_folder_read_only_even_as_root(sandbox):
+def test_editor_opens_a_write_protected_folder_read_only_even_as_root(sandbox, sessions):
     """Mode bits without write permission (``chmod a-w``): the mask opens read-only, saying why; nothing written."""
-    from fcnstudio.core.session import EditSession
 
     root = _dataset(sandbox / "dataset")
     masks = root / "masks"
@@ -134,7 +132,7 @@ def test_editor_opens_a_write_protected_folder_read_only_even_as_root(sandbox):
     masks.chmod(0o555)
     try:
         before = hostile.snapshot(root)
-        s = EditSession(autosave=True)
+        s = sessions(autosave=True)
         s.open(root)
         assert not s.editable and s.read_only is not None and "p0.png" in s.read_only.message
         s.go_to(1)
@@ -228,12 +226,12 @@ def test_checkpoint_save_on_a_full_disk_leaves_the_old_checkpoint(tmp_path):
 
 
 @pytest.mark.skipif(not AVAILABLE["editor"], reason="core/session.py not written yet")
-def test_editor_autosave_on_a_full_disk_asks_and_keeps_the_edit(sandbox):
+def test_editor_autosave_on_a_full_disk_asks_and_keeps_the_edit(sandbox, sessions):
     from fcnstudio.core.edits import brush
-    from fcnstudio.core.session import ASK_DISCARD, EditSession
+    from fcnstudio.core.session import ASK_DISCARD
 
     root = _dataset(sandbox / "dataset")
-    s = EditSession(autosave=True)
+    s = sessions(autosave=True)
     s.open(root, index=0)
     s.apply(brush, (5, 5), (20, 20), radius=3, value=1)
     before = (root / "masks" / "p0.png").read_bytes()
@@ -305,10 +303,9 @@ def test_mask_with_a_255_byte_name_saves_atomically(tmp_path):
 
 
 @pytest.mark.skipif(not AVAILABLE["editor"], reason="core/session.py not written yet")
-def test_editor_saves_a_mask_with_a_long_name(sandbox):
+def test_editor_saves_a_mask_with_a_long_name(sandbox, sessions):
     from fcnstudio.core.edits import brush
     from fcnstudio.core.io import read_mask_file
-    from fcnstudio.core.session import EditSession
 
     root = sandbox / "dataset"
     stem = "s" * 240
@@ -316,7 +313,7 @@ def test_editor_saves_a_mask_with_a_long_name(sandbox):
         (root / sub).mkdir(parents=True)
     (root / "images" / f"{stem}.png").write_bytes(hostile.valid_files()["rgb.png"])
     (root / "masks" / f"{stem}.png").write_bytes(hostile.array_png(hostile.sample_mask(classes=2)))
-    s = EditSession(autosave=False)
+    s = sessions(autosave=False)
     s.open(root)
     s.apply(brush, (4, 4), (4, 4), radius=2, value=1 - int(s.mask[4, 4]))
     path = s.save()
@@ -328,16 +325,15 @@ def test_editor_saves_a_mask_with_a_long_name(sandbox):
 
 
 @pytest.mark.skipif(not AVAILABLE["editor"], reason="core/session.py not written yet")
-def test_saving_a_mask_that_links_outside_never_writes_outside(sandbox):
+def test_saving_a_mask_that_links_outside_never_writes_outside(sandbox, sessions):
     """masks/p0.png -> ../../outside/m.png: the editor replaces the link, the outside file stays as it was."""
     from fcnstudio.core.edits import brush
-    from fcnstudio.core.session import EditSession
 
     root = _dataset(sandbox / "dataset", n=2)
     outside = sandbox / "outside" / "mask.png"
     (root / "masks" / "p0.png").unlink()
     os.symlink(os.path.relpath(outside, root / "masks"), root / "masks" / "p0.png")
-    s = EditSession(autosave=False)
+    s = sessions(autosave=False)
     s.open(root, index=0)
     assert s.editable
     s.apply(brush, (6, 6), (6, 6), radius=3, value=1 - int(s.mask[6, 6]))

@@ -146,7 +146,7 @@ PROJECTS = hostile.project_cases()
 
 
 @pytest.mark.parametrize("name,data", PROJECTS, ids=[n for n, _ in PROJECTS])
-def test_hostile_project_file_is_refused_clearly(tmp_path, name, data, capsys):
+def test_hostile_project_file_is_refused_clearly(tmp_path, name, data, capsys, sessions):
     """load_project raises ProjectError naming fcnstudio.json; the checker CLI exits 2 with one line;
     the editor opens with inferred classes and says why; the trainer refuses; nothing is rewritten."""
     from fcnstudio.cli import main
@@ -167,9 +167,8 @@ def test_hostile_project_file_is_refused_clearly(tmp_path, name, data, capsys):
         assert rc == 2 and "fcnstudio.json" in err and len(err.strip().splitlines()) == 1, err
 
     if AVAILABLE["editor"]:
-        from fcnstudio.core.session import EditSession
 
-        s = EditSession(autosave=False)
+        s = sessions(autosave=False)
         s.open(root)
         assert s.project is not None and s.project.inferred
         assert s.project_error and "fcnstudio.json" in s.project_error
@@ -190,7 +189,7 @@ ACCEPTED = hostile.project_cases_accepted()
 
 
 @pytest.mark.parametrize("name,data", ACCEPTED, ids=[n for n, _ in ACCEPTED])
-def test_odd_but_valid_project_file_stays_inside_the_dataset(sandbox, name, data):
+def test_odd_but_valid_project_file_stays_inside_the_dataset(sandbox, name, data, sessions):
     """Settings that name paths (``../..``) or huge values never lead a write outside the dataset."""
     from fcnstudio.core.dataset import open_dataset
     from fcnstudio.core.project import ProjectError, load_project
@@ -203,9 +202,8 @@ def test_odd_but_valid_project_file_stays_inside_the_dataset(sandbox, name, data
         assert "fcnstudio.json" in str(exc)
         return
     if AVAILABLE["editor"]:
-        from fcnstudio.core.session import EditSession
 
-        s = EditSession(autosave=False)
+        s = sessions(autosave=False)
         s.open(root)
         if s.editable:
             from fcnstudio.core.edits import brush
