@@ -72,7 +72,7 @@ def run(args) -> int:
         out.write(f"Replaced {len(report.removed)} non-PNG masks by PNG files of the same name.\n")
     if report.backup_dir is not None:
         out.write(f"Originals backed up in {report.backup_dir}\n")
-    else:
+    elif args.no_backup and report.written:
         out.write("No backup kept (--no-backup).\n")
     if report.project_file is not None:
         out.write(f"Classes and label map saved in {report.project_file}\n")
