@@ -38,6 +38,8 @@ HEADLINES = {
 
 class CollapseBanner(QFrame):
     action_requested = pyqtSignal(object)
+    #: the user hid the message with its close button (its code)
+    dismissed = pyqtSignal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -57,10 +59,10 @@ class CollapseBanner(QFrame):
         self._button_row = QHBoxLayout()
         self._button_row.setContentsMargins(0, 2, 0, 0)
         self._button_row.addStretch(1)
-        close = QToolButton(text="×")
+        self.close_button = close = QToolButton(text="×")
         close.setAutoRaise(True)
         close.setToolTip("Hide this message (the run's history keeps it)")
-        close.clicked.connect(self.clear)
+        close.clicked.connect(self._dismiss)
         text = QVBoxLayout()
         text.setSpacing(2)
         text.addWidget(self.headline)
@@ -126,6 +128,11 @@ class CollapseBanner(QFrame):
                           "network learn the wrong thing. Fix them, then press Start again.",
                           "\n".join(lines), "", buttons, "error")
         self.message.setToolTip(message)
+
+    def _dismiss(self) -> None:
+        code = self.code or ""
+        self.clear()
+        self.dismissed.emit(code)
 
     def clear(self, code: str | None = None) -> None:
         """Hide; with ``code``, only when that is what the banner shows."""

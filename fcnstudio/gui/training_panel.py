@@ -62,10 +62,11 @@ class TrainingPanel(QWidget):
         self._plot_skipped = False
         self._last_step = None
         self._warned: dict[str, set] = {}
-        self._loss_warning = None  # the run's last loss-nan / loss-diverging warning
+        self._loss_warning = None  # the run's loss-diverging warning, until the user hides it
 
         self.banner = CollapseBanner()
         self.banner.action_requested.connect(self.apply_action)
+        self.banner.dismissed.connect(lambda code: setattr(self, "_loss_warning", None))
         self.settings_form = TrainingSettings(settings.store)
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip("Train on the dataset's labelled images in the background")
@@ -319,7 +320,7 @@ class TrainingPanel(QWidget):
 
     def _on_warning(self, ev) -> None:
         self.banner.show_warning(ev)
-        if ev.code in ("loss-nan", "loss-diverging"):
+        if ev.code == "loss-diverging":
             self._loss_warning = ev  # stays true when a collapse it caused comes and goes
         if ev.code in COLLAPSE_CODES:
             self._warned[ev.code] = set(ev.classes)

@@ -57,7 +57,7 @@ from ..core.project import LabelError, Project, ProjectError, load_project
 from .augment import AugmentConfig
 from .checkpoint import (CheckpointError, check_model, load_checkpoint, one_line, rng_from_plain, rng_to_plain,
                          save_checkpoint)
-from .config import ConfigError, TrainConfig
+from .config import MAX_LR, ConfigError, TrainConfig
 from .data import (NORMALISATION, CropSampler, DataError, PairStore, UnreadableError, channel_mode,
                    downscale_for_preview, split_by_image, zscore)
 from .events import (DoneEvent, ErrorEvent, EvalEvent, InfoEvent, Preview, StepEvent,
@@ -174,8 +174,8 @@ class Trainer:
         unknown = set(action) - {"lr", "loss", "class_weights", "open_checker"}
         if unknown:
             raise ValueError(f"unknown action keys {sorted(unknown)}")
-        if "lr" in action and not (isinstance(action["lr"], (int, float)) and 0 < action["lr"] <= 10):
-            raise ValueError(f"lr must be a number in (0, 10], got {action['lr']!r}")
+        if "lr" in action and not (isinstance(action["lr"], (int, float)) and 0 < action["lr"] <= MAX_LR):
+            raise ValueError(f"lr must be a number in (0, {MAX_LR:g}], got {action['lr']!r}")
         if "loss" in action:
             TrainConfig(loss=action["loss"])  # validates the name
         with self._lock:
@@ -787,7 +787,9 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> EvalEvent | None:
-        """Score the validation images now (no events, no checkpoint); None if stopped meanwhile."""
+        """Score the validation images now (no eval event, no checkpoint); None if stopped meanwhile.
+
+        A pause holds it between validation images (emitting the paused/resumed notes)."""
         was_training = self.model.training
         self.model.eval()
         acc = MetricAccumulator(self.num_classes, self.ignore_index)

@@ -287,6 +287,12 @@ def test_a_diverging_warning_comes_back_when_the_collapse_it_caused_clears(win, 
     panel.worker.noted.emit(recovery_event())
     qtbot.waitUntil(lambda: panel.banner.code == "loss-diverging", timeout=2000)
     assert panel.banner.isVisible() and "blew up" in panel.banner.message.text()
+    # hidden by the user, it stays hidden when the next collapse comes and goes
+    panel.banner.close_button.click()
+    panel.worker.warned.emit(collapse_event(40))
+    qtbot.waitUntil(lambda: panel.banner.code == "collapse-background", timeout=2000)
+    panel.worker.noted.emit(recovery_event(50))
+    qtbot.waitUntil(lambda: not panel.banner.isVisible(), timeout=2000)
     panel.stop()
     wait_finished(qtbot, panel)
 
