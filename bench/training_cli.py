@@ -102,6 +102,7 @@ def summarise(events: list[dict]) -> dict:
         "last_eval": last,
         "steps": done["steps"] if done else (events[-1].get("step", 0) if events else 0),
         "evals": len(evals),
+        "all_warnings": [(e["step"], e["code"]) for e in events if e["event"] == "warning"],
     }
 
 
@@ -137,7 +138,7 @@ def run() -> list[dict]:
         warned = int(bool(s["warned"]) and code == 0)
         first = s["warned"][0] if s["warned"] else None
         rows.append(_row("sample_ce_collapse_warned", warned, "1/0", f"1 within {minutes:g} min", warned == 1,
-                         first_warning=first, steps=s["steps"], exit_code=code))
+                         first_warning=first, steps=s["steps"], exit_code=code, all_warnings=s["all_warnings"]))
         rows.append(_row("sample_ce_rare_iou", round(s["rare_iou"], 3), "IoU", "reference (plain CE)", True))
 
         # 3. defaults: the rare class is learned, no collapse left standing
@@ -151,7 +152,8 @@ def run() -> list[dict]:
                          ious=s["last_eval"]["iou"] if s["last_eval"] else None))
         standing = int(bool(s["standing"]))
         rows.append(_row("sample_default_collapse_warned", standing, "1/0", "0 standing at the end",
-                         ok_run and standing == 0, warned=s["warned"], standing_codes=s["standing"]))
+                         ok_run and standing == 0, warned=s["warned"], standing_codes=s["standing"],
+                         all_warnings=s["all_warnings"]))
         rows.append(_row("sample_default_steps", s["steps"], "steps", f"reference ({minutes:g} min)", ok_run,
                          evals=s["evals"]))
     return rows
