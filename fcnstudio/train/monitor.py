@@ -219,7 +219,6 @@ class Monitor:
         self._constant_now = False    # the last evaluation's output was the same everywhere, lr to blame
         self._was_alive = False
         self._dead_streak = 0
-        self._dead_armed = True
         self._reset_loss_tracking()
 
     # ------------------------------------------------------------------ public
@@ -320,9 +319,9 @@ class Monitor:
         self._dead_streak = self._dead_streak + 1 if dead else 0
         # a dead network that was alive, or dead from the start at an lr far above the usual range
         self._constant_now = dead and (self._was_alive or self.lr > 10 * SANE_LR)
-        if dead and self._dead_streak >= DEAD_EVALS and self._was_alive and self._dead_armed \
-                and not self._lr_suspect and self._diverge_armed:  # one loss-diverging per episode
-            self._dead_armed = False
+        # once per run: firing sets _lr_suspect; and one loss-diverging per episode
+        if dead and self._dead_streak >= DEAD_EVALS and self._was_alive \
+                and not self._lr_suspect and self._diverge_armed:
             self._lr_suspect = self._lr_suspect or f"The network's output became constant at step {step}"
             out.append(self._dead_network(step))
         self._was_alive |= spread is not None and any(x >= ALIVE_SPREAD for x in spread)
@@ -512,16 +511,15 @@ class Monitor:
             return [Suggestion("Weight classes by median frequency", {"class_weights": "auto"})]
         return []
 
-    def _s_lr(self, factor: float) -> list[Suggestion]:
-        """Lower the lr by ``factor``; from far above the usual range, straight to the default."""
-        new = self.lr / factor
+    def _s_lr(self, factor: float, at_most: float = math.inf) -> list[Suggestion]:
+        """Lower the lr by ``factor`` (and to ``at_most``); from far above the usual range, straight to the default."""
+        new = min(self.lr / factor, at_most)
         new = _round_lr(SANE_LR if new > 10 * SANE_LR else new)
         return [Suggestion(f"Lower the learning rate to {_lr_str(new)}", {"lr": new})]
 
     def _s_lr_sane(self) -> list[Suggestion]:
         """Lower the lr by 10x, and at least to the default that works on most data."""
-        new = _round_lr(min(self.lr / 10, SANE_LR))
-        return [Suggestion(f"Lower the learning rate to {_lr_str(new)}", {"lr": new})]
+        return self._s_lr(10, at_most=SANE_LR)
 
     def _s_checker(self) -> list[Suggestion]:
         return [Suggestion("Open the label checker", {"open_checker": True})]

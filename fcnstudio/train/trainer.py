@@ -720,7 +720,7 @@ class Trainer:
                     te = time.monotonic()
                     self._eval_held_s = 0.0
                     self._evaluate()
-                    held, self._eval_held_s = self._eval_held_s, 0.0
+                    held = self._eval_held_s
                     paused_s += held
                     last_emit_t += held
                     last_eval_step = self.step
