@@ -46,14 +46,22 @@ def _row(name: str, value: float, unit: str, target: str, ok: bool, **detail) ->
     return {"name": name, "value": value, "unit": unit, "target": target, "ok": bool(ok), **detail}
 
 
-def _rss_mb() -> float:
+def proc_rss_mb(pid: int | str = "self") -> float | None:
+    """Resident memory of process ``pid`` in MB (``VmRSS`` in ``/proc/PID/status``), or None when unknown or gone."""
     try:
-        with open("/proc/self/status") as fh:
+        with open(f"/proc/{pid}/status") as fh:
             for line in fh:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024.0
     except OSError:
-        pass
+        return None
+    return None
+
+
+def _rss_mb() -> float:
+    rss = proc_rss_mb()
+    if rss is not None:
+        return rss
     import resource  # peak, not current: a fallback only
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

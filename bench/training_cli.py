@@ -65,13 +65,18 @@ def repaired_sample(dest: Path) -> Path:
     return root
 
 
-def _cli(args: list[str], timeout: float) -> tuple[int, list[dict], str]:
+def cli_command(args: list[str]) -> tuple[list[str], dict]:
+    """``(argv, env)`` that run ``fcnstudio ARGS`` from this checkout in a child process."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     # not `python -m fcnstudio.cli`: that loads cli.py twice (as __main__ and as fcnstudio.cli)
     code = "import sys; from fcnstudio.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    return [sys.executable, "-c", code, *args], env
+
+
+def _cli(args: list[str], timeout: float) -> tuple[int, list[dict], str]:
+    argv, env = cli_command(args)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout)
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     return proc.returncode, events, proc.stderr
 

@@ -58,29 +58,15 @@ def _row(name: str, value: float, unit: str, target: str, ok: bool, **detail) ->
     return {"name": name, "value": value, "unit": unit, "target": target, "ok": bool(ok), **detail}
 
 
-def child_rss_mb(pid: int) -> float | None:
-    """Resident memory of process ``pid`` in MB, or None once it has gone."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
-
-
 def _train_child(data: Path, minutes: float) -> subprocess.Popen:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    code = "import sys; from fcnstudio.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.Popen(
-        [sys.executable, "-c", code, "train", str(data), "--json-log", "--max-minutes", f"{minutes:g}",
-         "--seed", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    from training_cli import cli_command
+
+    argv, env = cli_command(["train", str(data), "--json-log", "--max-minutes", f"{minutes:g}", "--seed", "0"])
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
 
 
 def bench_soak_train_rss_growth_mb(c: dict) -> dict:
+    from soak import proc_rss_mb
     from training_cli import repaired_sample
 
     minutes = float(os.environ.get("FCN_BENCH_SOAK_TRAIN_MINUTES", c.get("train_minutes", FULL["train_minutes"])))
@@ -108,7 +94,7 @@ def bench_soak_train_rss_growth_mb(c: dict) -> dict:
                 elif kind == "warning":
                     warnings.append(e.get("code", "?"))
                 elif kind == "step":
-                    rss = child_rss_mb(proc.pid)
+                    rss = proc_rss_mb(proc.pid)
                     if rss is None:
                         continue
                     epoch = int(e["epoch"])
