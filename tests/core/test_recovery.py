@@ -356,3 +356,27 @@ def test_a_session_without_ticks_writes_nothing(root, sessions):
     paint(s)
     s.shutdown()
     assert not (root / ".fcnstudio").exists()
+
+
+def test_the_session_does_not_know_the_journal():
+    import subprocess
+    import sys
+
+    code = ("import sys, fcnstudio.core.session; "
+            "print(sorted(m for m in sys.modules if m.startswith('fcnstudio.core.recovery')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_follower_built_after_the_dataset_was_opened_journals_it(root):
+    s = EditSession(autosave=False)
+    s.open(root)
+    late = SessionFollower(s)
+    try:
+        paint(s)
+        assert late.flush()
+        assert len(journals(root)) == 1
+        s.save()
+        assert journals(root) == []
+    finally:
+        s.shutdown()

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
-import cv2
 import numpy as np
 
+from .. import edits
 from ..dataset import Dataset, Pair
 from ..edits import Change, Rect
 from ..io import ImageReadError, read_mask_file
@@ -96,21 +96,6 @@ class FollowedSession(Protocol):
     def begin_stroke(self) -> bool: ...
     def apply(self, tool: Callable[..., Change | None], *args, **kwargs) -> Rect | None: ...
     def end_stroke(self) -> bool: ...
-
-
-def _put(mask: np.ndarray, rect: Rect, where: np.ndarray, value: int) -> Change | None:
-    """An edit tool: write ``value`` into ``mask[rect]`` where ``where`` is True."""
-    x, y, w, h = cv2.boundingRect(np.ascontiguousarray(where).view(np.uint8))
-    if w == 0 or h == 0:
-        return None
-    tight = Rect(rect.y0 + y, rect.x0 + x, rect.y0 + y + h, rect.x0 + x + w)
-    changed = np.ascontiguousarray(where[y:y + h, x:x + w])
-    view = mask[tight.slices]
-    old = view.copy()
-    np.copyto(view, mask.dtype.type(value), where=changed)
-    changed.flags.writeable = False
-    old.flags.writeable = False
-    return Change(tight, changed, old, int(value))
 
 
 #: Every follower of this process: a journal another live session keeps is not left over from a crash.
@@ -351,7 +336,7 @@ class SessionFollower:
         s.begin_stroke()
         try:
             for v in np.unique(values[diff]):
-                s.apply(_put, entry.rect, diff & (values == v), int(v))
+                s.apply(edits.put, entry.rect, diff & (values == v), int(v))
         finally:
             s.end_stroke()
         # The restored state is journalled at once (against the mask file as it is now); a journal
