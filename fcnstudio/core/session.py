@@ -1,3 +1,4 @@
+# Over 400 lines: one observable state machine (load, stroke/undo, save) over shared fields; its seams are split out.
 """The editing session: what the mask editor works on, without Qt.
 
 One :class:`EditSession` holds the open dataset and project, the current pair
@@ -13,6 +14,12 @@ values past the classes, JPEG masks, a size that differs from the image) are
 opened read-only: ``read_only`` says why and names the checker finding whose
 fix makes them editable; ``mask`` then holds a best-effort class-index view
 for display, and ``stored`` the values as they are on disk.
+
+Parts with their own module: :mod:`~fcnstudio.core.class_editing` (the
+project after a class edit), :mod:`~fcnstudio.core.read_ahead` (neighbouring
+pairs read in the background), :mod:`~fcnstudio.core.findings_index` (the
+error marks of the pair list). Crash recovery is not part of the session: a
+:class:`~fcnstudio.core.recovery.follower.SessionFollower` observes it.
 """
 
 from __future__ import annotations
