@@ -240,6 +240,8 @@ class RecoveryController(QObject):
         self.timer.start()
         self._reported_error: str | None = None
         self._offer_pending = False
+        #: how many times the journals were looked at (once per dataset opened)
+        self.offers = 0
         self._restored_note = False  # the banner says "Restored ... Save to keep them"
         observe(window, [(window.session.dataset_changed, self._schedule_offer),
                          (window.session.status_changed, self._on_status)])
@@ -279,6 +281,7 @@ class RecoveryController(QObject):
                                         15000)
             else:
                 self._apply(choices)
+        self.offers += 1
 
     def _items(self, entries):
         session = self.window.session

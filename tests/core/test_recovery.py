@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -359,9 +361,6 @@ def test_a_session_without_ticks_writes_nothing(root, sessions):
 
 
 def test_the_session_does_not_know_the_journal():
-    import subprocess
-    import sys
-
     code = ("import sys, fcnstudio.core.session; "
             "print(sorted(m for m in sys.modules if m.startswith('fcnstudio.core.recovery')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -380,3 +379,10 @@ def test_a_follower_built_after_the_dataset_was_opened_journals_it(root):
         assert journals(root) == []
     finally:
         s.shutdown()
+
+
+def test_the_recovery_package_imports_neither_qt_nor_torch():
+    code = ("import sys, fcnstudio.core.recovery.follower, fcnstudio.core.recovery.journal, "
+            "fcnstudio.core.recovery.journal_file; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    mods = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    assert "fcnstudio" in mods and "PyQt6" not in mods and "torch" not in mods

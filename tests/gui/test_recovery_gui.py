@@ -145,8 +145,8 @@ def test_a_second_window_on_the_same_dataset_is_not_offered_the_first_ones_journ
     first = make_window(dataset)
     drag(first.canvas, [(5, 5), (25, 10)])
     qtbot.waitUntil(lambda: len(journals(dataset)) == 1, timeout=5000)
-    make_window(dataset)
-    qtbot.wait(50)
+    second = make_window(dataset)
+    qtbot.waitUntil(lambda: second.recovery.offers == 1)
     assert shown == []
 
 
