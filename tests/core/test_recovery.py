@@ -383,6 +383,8 @@ def test_a_follower_built_after_the_dataset_was_opened_journals_it(root):
 
 def test_the_recovery_package_imports_neither_qt_nor_torch():
     code = ("import sys, fcnstudio.core.recovery.follower, fcnstudio.core.recovery.journal, "
-            "fcnstudio.core.recovery.journal_file; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
-    mods = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+            "fcnstudio.core.recovery.journal_file; "
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    mods = set(out.split())
     assert "fcnstudio" in mods and "PyQt6" not in mods and "torch" not in mods

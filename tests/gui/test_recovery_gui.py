@@ -183,8 +183,9 @@ def test_a_killed_app_leaves_edits_that_the_next_window_restores(make_window, da
     stroke = {"points": [[4, 4], [40, 20], [50, 30]], "radius": 3, "value": 2}
     script = tmp_path / "child.py"
     script.write_text(CHILD)
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)  # this checkout's fcnstudio
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FCNSTUDIO_SETTINGS=str(tmp_path / "child.ini"),
-               PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
+               PYTHONUNBUFFERED="1", PYTHONPATH=path)
     child = subprocess.Popen([sys.executable, str(script), str(dataset), json.dumps(stroke)], env=env, cwd=str(REPO),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
