@@ -76,7 +76,8 @@ class EditSession:
     is current (or was reloaded); ``mask_changed(rect)`` pixels of the current
     mask changed (``rect`` a :class:`Rect`, or None for all of it);
     ``status_changed()`` unsaved-edit flags, saved paths or findings changed;
-    ``project_changed()`` classes were added, renamed or recoloured.
+    ``project_changed()`` classes were added, renamed or recoloured;
+    ``closed()`` :meth:`shutdown` was called.
     """
 
     def __init__(self, *, budget: HistoryBudget | None = None, autosave: bool = True, prefetch: bool = True) -> None:
