@@ -128,7 +128,8 @@ def _random_edits(s, rng) -> None:
 
 
 def bench_recovery_roundtrip(c: dict) -> dict:
-    from fcnstudio.core.recovery import RECOVERY_DIR
+    from fcnstudio.core.recovery.follower import SessionFollower
+    from fcnstudio.core.recovery.journal import RECOVERY_DIR
     from fcnstudio.core.session import EditSession
 
     rounds = int(c.get("rounds", FULL["rounds"]))
@@ -142,24 +143,26 @@ def bench_recovery_roundtrip(c: dict) -> dict:
         for r in range(rounds):
             index = int(rng.integers(0, 6))
             a = EditSession(autosave=False, prefetch=False)
+            a_follower = SessionFollower(a)
             a.open(root, index)
             if rng.random() < 0.3:  # edits already saved once: the journal is against the saved file
                 _random_edits(a, rng)
                 a.save()
             _random_edits(a, rng)
             name = a.pair.name
-            a.recovery.flush()
+            a_follower.flush()
             expected = a.mask.copy()
             a.shutdown()  # the crash: nothing saved after this point
-            del a
+            del a, a_follower
             b = EditSession(autosave=False, prefetch=False)
+            b_follower = SessionFollower(b)
             try:
                 b.open(root, int(rng.integers(0, 6)))
-                entries, problems = b.recovery.entries()
+                entries, problems = b_follower.entries()
                 if problems or [e.name for e in entries] != [name]:
                     failures.append(f"round {r}: entries {[e.name for e in entries]} problems {problems}")
                     continue
-                b.recovery.restore(entries[0])
+                b_follower.restore(entries[0])
                 same = b.pair.name == name and b.dirty and np.array_equal(b.mask, expected)
                 if not same:
                     bad = int(np.count_nonzero(b.mask != expected)) if b.mask.shape == expected.shape else -1
@@ -170,7 +173,7 @@ def bench_recovery_roundtrip(c: dict) -> dict:
                     b.save()
                 else:
                     b.discard()
-                b.recovery.journal.wait()
+                b_follower.journal.wait()
                 left = list(folder.glob("*.npz"))
                 if left:
                     failures.append(f"round {r}: journal left after {how}")
@@ -225,7 +228,7 @@ def bench_soak_rss_growth_mb(c: dict) -> dict:
                     p0 = (float(rng.uniform(0, 255)), float(rng.uniform(0, 255)))
                     s.apply(edits.brush, p0, (p0[0] + 40, p0[1] + 10), radius=6, value=int(rng.integers(1, 4)))
                     strokes += 1
-                    s.recovery.flush()
+                    window.recovery.follower.flush()
                     journals_seen += len(list((root / ".fcnstudio" / "recovery").glob("*.npz")))
                     app.processEvents()
                 if i == warmup:

@@ -41,7 +41,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["Change", "Rect", "brush", "erase", "fill", "pick", "polygon"]
+from .shape_geometry import capsule, clip_polygon, clip_segment
+
+__all__ = ["Change", "Rect", "brush", "erase", "fill", "pick", "polygon", "put"]
 
 Point = Sequence[float]
 
@@ -209,7 +211,7 @@ def brush(
     if preserve and value == 0:
         return None
     h, w = mask.shape
-    seg = _clip_segment(_point(p0), _point(p1), -r - 2.0, w + r + 1.0, -r - 2.0, h + r + 1.0)
+    seg = clip_segment(_point(p0), _point(p1), -r - 2.0, w + r + 1.0, -r - 2.0, h + r + 1.0)
     if seg is None:
         return None
     (ax, ay), (bx, by) = seg
@@ -220,7 +222,7 @@ def brush(
     if bx0 >= bx1 or by0 >= by1:
         return None
     box = Rect(by0, bx0, by1, bx1)
-    return _paint(mask, box, _capsule(ax, ay, bx, by, r, box), value, preserve)
+    return _paint(mask, box, capsule(ax, ay, bx, by, r, box), value, preserve)
 
 
 def erase(mask: np.ndarray, p0: Point, p1: Point, *, radius: float, value: int = 0) -> Change | None:
@@ -279,7 +281,7 @@ def polygon(
         return None
     h, w = mask.shape
     if pts.min() < -_FAR or pts[:, 0].max() > w + _FAR or pts[:, 1].max() > h + _FAR:
-        pts = _clip_polygon(pts, -_FAR, w + _FAR, -_FAR, h + _FAR)
+        pts = clip_polygon(pts, -_FAR, w + _FAR, -_FAR, h + _FAR)
         if len(pts) < 3:
             return None
     ipts = np.floor(pts + 0.5).astype(np.int64)
@@ -296,6 +298,16 @@ def polygon(
     inside = np.zeros(box.shape, np.uint8)
     cv2.fillPoly(inside, rel, 1)
     return _paint(mask, box, inside.view(bool), value, preserve)
+
+
+def put(mask: np.ndarray, rect: Rect, where: np.ndarray, value: int) -> Change | None:
+    """Write ``value`` into ``mask[rect]`` where ``where`` (a bool array over ``rect``) is True (in place).
+
+    The tool that puts known pixels back, e.g. edits recovered after a crash.
+    """
+    _check_mask(mask)
+    value = _check_value(value, mask.dtype)
+    return _paint(mask, rect, np.asarray(where, bool), value, preserve=False)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -341,85 +353,6 @@ def _make_change(rect: Rect, changed: np.ndarray, old: np.ndarray, value: int) -
     changed.flags.writeable = False
     old.flags.writeable = False
     return Change(rect, changed, old, value)
-
-
-def _capsule(ax, ay, bx, by, r, box: Rect) -> np.ndarray:
-    """Bool over ``box``: pixel centres within r of segment a-b (exact for int inputs).
-
-    Union of the two end discs and the strip between them; computed in row
-    chunks of ~64 Ki px so temporaries stay small even for a huge radius.
-    """
-    inside = np.empty(box.shape, bool)
-    xs = np.arange(box.x0, box.x1, dtype=np.float64)[None, :]
-    dx, dy, r2 = bx - ax, by - ay, r * r
-    l2 = dx * dx + dy * dy
-    rows = max(1, 2**16 // box.width)
-    for y in range(box.y0, box.y1, rows):
-        ys = np.arange(y, min(y + rows, box.y1), dtype=np.float64)[:, None]
-        out = inside[y - box.y0 : y - box.y0 + ys.shape[0]]
-        vx, vy = xs - ax, ys - ay
-        np.less_equal(vx * vx + vy * vy, r2, out=out)  # disc at a
-        if l2 == 0.0:
-            continue
-        ux, uy = xs - bx, ys - by
-        out |= ux * ux + uy * uy <= r2  # disc at b
-        t = vx * dx + vy * dy  # projection onto the segment, times l2
-        cross = vx * dy - vy * dx  # distance from the line, times sqrt(l2)
-        out |= (t > 0) & (t < l2) & (cross * cross <= r2 * l2)
-    return inside
-
-
-def _clip_segment(p0, p1, xmin, xmax, ymin, ymax):
-    """Liang-Barsky: the part of segment p0-p1 inside the box, or None.
-
-    Only used to keep far-away endpoints from overflowing; a segment whose
-    ends are inside the box is returned unchanged (bit-exact geometry).
-    """
-    (x0, y0), (x1, y1) = p0, p1
-    if all(xmin <= x <= xmax for x in (x0, x1)) and all(ymin <= y <= ymax for y in (y0, y1)):
-        return p0, p1
-    dx, dy = x1 - x0, y1 - y0
-    ends = [[0.0, None], [1.0, None]]  # (t, (axis, bound) that set it) for entry, exit
-    for p, q, side in ((-dx, x0 - xmin, (0, xmin)), (dx, xmax - x0, (0, xmax)),
-                       (-dy, y0 - ymin, (1, ymin)), (dy, ymax - y0, (1, ymax))):
-        if p == 0:
-            if q < 0:
-                return None
-            continue
-        t = q / p
-        if p < 0 and t > ends[0][0]:
-            ends[0] = [t, side]
-        elif p > 0 and t < ends[1][0]:
-            ends[1] = [t, side]
-        if ends[0][0] > ends[1][0]:
-            return None
-    out = []
-    for t, side in ends:
-        pt = [x0 + t * dx, y0 + t * dy]
-        if side is not None:
-            pt[side[0]] = side[1]  # exact on the box edge (no cancellation)
-        out.append(tuple(pt))
-    return out[0], out[1]
-
-
-def _clip_polygon(pts: np.ndarray, xmin, xmax, ymin, ymax) -> np.ndarray:
-    """Sutherland-Hodgman clip of an (N, 2) polygon to a box (vectorised per side)."""
-    for axis, bound, keep_below in ((0, xmin, False), (0, xmax, True), (1, ymin, False), (1, ymax, True)):
-        if len(pts) == 0:
-            break
-        nxt = np.roll(pts, -1, axis=0)
-        a, b = pts[:, axis], nxt[:, axis]
-        ins_a = a <= bound if keep_below else a >= bound
-        ins_b = b <= bound if keep_below else b >= bound
-        cross = ins_a != ins_b
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(cross, (bound - a) / (b - a), 0.0)
-        inter = pts + t[:, None] * (nxt - pts)
-        inter[cross, axis] = bound
-        out = np.stack([pts, inter], axis=1).reshape(-1, 2)
-        keep = np.stack([ins_a, cross], axis=1).reshape(-1)
-        pts = out[keep]
-    return pts
 
 
 def _check_mask(mask, writeable: bool = True) -> None:

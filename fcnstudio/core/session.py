@@ -1,3 +1,4 @@
+# Over 400 lines: one observable state machine (load, stroke/undo, save) over shared fields; its seams are split out.
 """The editing session: what the mask editor works on, without Qt.
 
 One :class:`EditSession` holds the open dataset and project, the current pair
@@ -13,6 +14,12 @@ values past the classes, JPEG masks, a size that differs from the image) are
 opened read-only: ``read_only`` says why and names the checker finding whose
 fix makes them editable; ``mask`` then holds a best-effort class-index view
 for display, and ``stored`` the values as they are on disk.
+
+Parts with their own module: :mod:`~fcnstudio.core.class_editing` (the
+project after a class edit), :mod:`~fcnstudio.core.read_ahead` (neighbouring
+pairs read in the background), :mod:`~fcnstudio.core.findings_index` (the
+error marks of the pair list). Crash recovery is not part of the session: a
+:class:`~fcnstudio.core.recovery.follower.SessionFollower` observes it.
 """
 
 from __future__ import annotations
@@ -20,70 +27,25 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from .class_editing import with_class_added, with_class_recolored, with_class_renamed
 from .dataset import Dataset, Pair, open_dataset
 from .edits import Change, Rect
 from .findings import Finding
+from .findings_index import error_counts
 from .history import History, HistoryBudget
-from .io import default_colors, write_mask
-from .pair_files import PairFiles, ReadOnly, classify_mask, histogram, read_pair, stamp, write_protected
-from .project import PROJECT_FILE, ClassInfo, Project, ProjectError, infer_project, load_project, save_project
-from .recovery import Recovery
+from .io import write_mask
+from .pair_files import PairFiles, ReadOnly, classify_mask, histogram, read_pair, write_protected
+from .project import PROJECT_FILE, Project, ProjectError, infer_project, load_project, save_project
+from .read_ahead import PREFETCH_MAX_BYTES, ReadAhead
+from .session_types import ASK_CANCEL, ASK_DISCARD, ASK_SAVE, Event, PairStatus, SessionError
 
 __all__ = ["ASK_CANCEL", "ASK_DISCARD", "ASK_SAVE", "EditSession", "Event", "PairStatus", "ReadOnly", "SessionError"]
-
-#: Answers of the ``ask`` callback used when unsaved edits must be resolved.
-ASK_SAVE, ASK_DISCARD, ASK_CANCEL = "save", "discard", "cancel"
-
-#: Pairs are read ahead only while the current image is at most this large.
-PREFETCH_MAX_BYTES = 256 * 2**20
-#: Most classes the editor adds (index 255 is the usual ignore value of 8-bit masks).
-MAX_EDIT_CLASSES = 255
-
-
-class SessionError(ValueError):
-    """An action the session refuses; the message says why and what to do."""
-
-
-class Event:
-    """A list of plain callbacks: ``event.connect(fn)``, ``event.emit(*args)``."""
-
-    __slots__ = ("_callbacks",)
-
-    def __init__(self) -> None:
-        self._callbacks: list[Callable] = []
-
-    def connect(self, callback: Callable) -> Callable:
-        if callback not in self._callbacks:
-            self._callbacks.append(callback)
-        return callback
-
-    def disconnect(self, callback: Callable) -> None:
-        try:
-            self._callbacks.remove(callback)
-        except ValueError:
-            pass
-
-    def emit(self, *args) -> None:
-        for callback in tuple(self._callbacks):
-            callback(*args)
-
-    def __len__(self) -> int:
-        return len(self._callbacks)
-
-
-@dataclass(frozen=True)
-class PairStatus:
-    unsaved: bool = False
-    errors: int = 0
-    no_mask: bool = False
-    unreadable: bool = False
 
 
 class _Track:
@@ -114,7 +76,8 @@ class EditSession:
     is current (or was reloaded); ``mask_changed(rect)`` pixels of the current
     mask changed (``rect`` a :class:`Rect`, or None for all of it);
     ``status_changed()`` unsaved-edit flags, saved paths or findings changed;
-    ``project_changed()`` classes were added, renamed or recoloured.
+    ``project_changed()`` classes were added, renamed or recoloured;
+    ``closed()`` :meth:`shutdown` was called.
     """
 
     def __init__(self, *, budget: HistoryBudget | None = None, autosave: bool = True, prefetch: bool = True) -> None:
@@ -122,8 +85,7 @@ class EditSession:
         self.autosave = autosave
         #: read the previous and next pairs in a background thread (see :meth:`shutdown`)
         self.prefetch = prefetch
-        self._executor: ThreadPoolExecutor | None = None
-        self._ahead: dict[int, Future] = {}
+        self.read_ahead = ReadAhead()
         self.dataset: Dataset | None = None
         self.project: Project | None = None
         #: classes were edited but fcnstudio.json could not be written yet
@@ -152,8 +114,8 @@ class EditSession:
         self.mask_changed = Event()
         self.status_changed = Event()
         self.project_changed = Event()
-        #: journals unsaved edits to <dataset>/.fcnstudio/recovery/ when ticked; restores them after a crash
-        self.recovery = Recovery(self)
+        #: :meth:`shutdown` was called (observers finish their own background work)
+        self.closed = Event()
 
     # ------------------------------------------------------------------ state
 
@@ -261,9 +223,7 @@ class EditSession:
         self._error_counts = {}
         self._unreadable = set()
         self.index = -1
-        for future in self._ahead.values():
-            future.cancel()
-        self._ahead.clear()
+        self.read_ahead.cancel()
         self.dataset_changed.emit()
         self._load(max(0, min(index, len(dataset.pairs) - 1)))
 
@@ -378,7 +338,7 @@ class EditSession:
     def _load(self, index: int) -> None:
         self._stroke_open = self._stroke_changed = False
         pair = self.dataset.pairs[index]
-        files = self._prefetched(index, pair) or read_pair(pair)
+        files = self.read_ahead.take(index, pair) or read_pair(pair)
         errors: list[str] = []
         image = files.image
         if files.image_error:
@@ -447,39 +407,18 @@ class EditSession:
 
     # ------------------------------------------------------------------ reading ahead
 
-    def _prefetched(self, index: int, pair: Pair) -> "PairFiles | None":
-        """The files of ``pair`` read ahead in the background, if still current on disk."""
-        future = self._ahead.pop(index, None)
-        if future is None:
-            return None
-        try:
-            files = future.result()
-        except Exception:  # read again in the foreground, where errors are reported
-            return None
-        return files if files.pair == pair and files.stamp == stamp(pair) else None
-
     def _prefetch_neighbours(self) -> None:
         """Start reading the previous and next pairs (a user mostly steps through the list)."""
-        wanted = set()
+        wanted = ()
         if self.prefetch and self.image is not None and self.image.nbytes <= PREFETCH_MAX_BYTES:
-            wanted = {i for i in (self.index + 1, self.index - 1) if 0 <= i < len(self.dataset.pairs)}
-        for i in list(self._ahead):
-            if i not in wanted:
-                self._ahead.pop(i).cancel()
-        for i in wanted - set(self._ahead):
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fcnstudio-read-ahead")
-            self._ahead[i] = self._executor.submit(read_pair, self.dataset.pairs[i])
+            wanted = [(i, self.dataset.pairs[i]) for i in (self.index + 1, self.index - 1)
+                      if 0 <= i < len(self.dataset.pairs)]
+        self.read_ahead.want(wanted)
 
     def shutdown(self) -> None:
-        """Stop reading ahead and join the background thread (the session stays usable)."""
-        for future in self._ahead.values():
-            future.cancel()
-        self._ahead.clear()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
-        self.recovery.close()
+        """Stop reading ahead and join the background thread (the session stays usable); emits ``closed``."""
+        self.read_ahead.shutdown()
+        self.closed.emit()
 
     # ------------------------------------------------------------------ editing
 
@@ -637,34 +576,15 @@ class EditSession:
     def add_class(self, name: str | None = None, color: tuple[int, int, int] | None = None) -> int:
         """Append a class; returns its index. Writes fcnstudio.json."""
         project = self._need_project()
-        n = project.num_classes
-        limit = MAX_EDIT_CLASSES if project.ignore_index is None else min(MAX_EDIT_CLASSES, project.ignore_index)
-        if self.mask is not None and self.mask.dtype == np.uint16:
-            limit = 65535
-        if n >= limit:
-            raise SessionError(f"cannot add a class: {n} classes is the most this dataset's masks can hold")
-        name = _clean_name(name or f"class {n}", project, None)
-        if color is None:
-            used = set(project.colors)
-            color = next((c for c in default_colors(256)[n:] if c not in used), default_colors(n + 1)[n])
-        classes = project.classes + (ClassInfo(name, _clean_color(color)),)
-        self._set_project(project.with_changes(classes=classes))
-        return n
+        dtype = self.mask.dtype if self.mask is not None else None
+        self._set_project(with_class_added(project, name, color, dtype))
+        return project.num_classes
 
     def rename_class(self, index: int, name: str) -> None:
-        project = self._need_project()
-        self._check_index(index)
-        name = _clean_name(name, project, index)
-        classes = list(project.classes)
-        classes[index] = replace(classes[index], name=name)
-        self._set_project(project.with_changes(classes=tuple(classes)))
+        self._set_project(with_class_renamed(self._need_project(), index, name))
 
     def recolor_class(self, index: int, color: tuple[int, int, int]) -> None:
-        project = self._need_project()
-        self._check_index(index)
-        classes = list(project.classes)
-        classes[index] = replace(classes[index], color=_clean_color(color))
-        self._set_project(project.with_changes(classes=tuple(classes)))
+        self._set_project(with_class_recolored(self._need_project(), index, color))
 
     def save_project(self) -> Path:
         """Write fcnstudio.json (atomically)."""
@@ -687,59 +607,10 @@ class EditSession:
             raise SessionError("open a dataset first")
         return self.project
 
-    def _check_index(self, index: int) -> None:
-        if not 0 <= index < self.project.num_classes:
-            raise SessionError(f"no class {index}: the project has classes 0..{self.project.num_classes - 1}")
-
     # ------------------------------------------------------------------ findings
 
     def set_findings(self, findings) -> None:
         """Show the checker's findings: pairs with an error get a mark in the list."""
         self.findings = tuple(findings)
-        counts: dict[int, int] = {}
-        if self.dataset is not None and self.findings:
-            by_file = {}
-            root = self.dataset.root
-            for i, p in enumerate(self.dataset.pairs):
-                for path in (p.image, p.mask):
-                    if path is not None:
-                        try:
-                            by_file[path.relative_to(root).as_posix()] = i
-                        except ValueError:
-                            by_file[self.dataset.relative(path)] = i
-            for f in self.findings:
-                if f.severity != "error":
-                    continue
-                for i in {by_file[name] for name in f.files if name in by_file}:
-                    counts[i] = counts.get(i, 0) + 1
-        self._error_counts = counts
+        self._error_counts = error_counts(self.dataset, self.findings)
         self.status_changed.emit()
-
-    def findings_for(self, index: int) -> list[Finding]:
-        pair = self.dataset.pairs[index]
-        names = {self.dataset.relative(p) for p in (pair.image, pair.mask) if p is not None}
-        return [f for f in self.findings if names.intersection(f.files)]
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-
-def _clean_name(name: str, project: Project, index: int | None) -> str:
-    name = " ".join(str(name).split())[:200]
-    if not name:
-        raise SessionError("a class needs a name")
-    for i, c in enumerate(project.classes):
-        if i != index and c.name == name:
-            raise SessionError(f"there is already a class named {name!r} (class {i})")
-    return name
-
-
-def _clean_color(color) -> tuple[int, int, int]:
-    try:
-        r, g, b = (int(v) for v in color)
-    except (TypeError, ValueError):
-        raise SessionError(f"a colour is (r, g, b) with values 0..255; got {color!r}") from None
-    if not all(0 <= v <= 255 for v in (r, g, b)):
-        raise SessionError(f"a colour is (r, g, b) with values 0..255; got {color!r}")
-    return (r, g, b)

@@ -1,25 +1,20 @@
 """Recovered edits after a crash: the restore dialog, and the timer that keeps the journal.
 
-:func:`install_recovery` gives a window a timer that ticks the session's
-:class:`~fcnstudio.core.recovery.Recovery` (which writes the journal at most
-every few seconds, and only when pixels changed), and, each time a dataset is
+:func:`install_recovery` builds the window's
+:class:`~fcnstudio.core.recovery.follower.SessionFollower` next to its session,
+with a timer that ticks it (the follower writes the journal at most every few
+seconds, and only when pixels changed), and, each time a dataset is
 opened, offers what an earlier run left unsaved: :class:`RecoveryDialog`
 lists it pair by pair -- a thumbnail of the edited region, the pair's name,
 how many pixels restoring changes, when the journal was written, and a
 warning when the mask file changed on disk since -- with Restore or Discard
 for each. Restored pixels come back as one unsaved, undoable step; the user
 then saves. "Decide later" keeps the journals for the next time.
-
-Test hook: ``FCNSTUDIO_TEST_STROKE='{"points": [[x, y], ...], "radius": r, "value": v}'``
-makes the window paint that stroke through the session once it is shown
-(tests kill the app after the journal appears).
 """
 
 from __future__ import annotations
 
 import html
-import json
-import os
 import sys
 import time
 
@@ -29,13 +24,12 @@ from PyQt6.QtGui import QImage, QPixmap
 from PyQt6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel, QMessageBox,
                              QPushButton, QRadioButton, QScrollArea, QVBoxLayout, QWidget)
 
-from fcnstudio.core import edits
 from fcnstudio.core.io import ImageReadError, read_image
-from fcnstudio.core.recovery import JournalEntry, Preview, RecoveryError
+from fcnstudio.core.recovery.follower import RecoveryError, RecoveryPreview, SessionFollower
+from fcnstudio.core.recovery.journal_file import JournalEntry
 from fcnstudio.gui.app import observe
 
-TEST_STROKE_ENV = "FCNSTUDIO_TEST_STROKE"
-#: How often the window asks the session to journal (the session writes at most every INTERVAL_S seconds).
+#: How often the window ticks the follower (which writes the journal at most every INTERVAL_S seconds).
 TICK_MS = 1000
 THUMB = 136
 RESTORE, DISCARD = "restore", "discard"
@@ -57,7 +51,7 @@ def _grey8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def thumbnail(preview: Preview, image: np.ndarray | None, colors, size: int = THUMB) -> QImage:
+def thumbnail(preview: RecoveryPreview, image: np.ndarray | None, colors, size: int = THUMB) -> QImage:
     """The journal's box (plus a margin) over its image: changed pixels in their class colour, solid.
 
     Unchanged labelled pixels are tinted; a changed pixel whose class colour is
@@ -110,7 +104,7 @@ def _ago(t: float, now: float | None = None) -> str:
 class RecoveryDialog(QDialog):
     """Restore or discard each pair's recovered edits; ``choices()`` after ``exec()`` returns Accepted.
 
-    ``items`` holds a :class:`Preview` per readable journal, or
+    ``items`` holds a :class:`RecoveryPreview` per readable journal, or
     ``(JournalEntry, message)`` for one whose pixels cannot be read (it can
     only be discarded). ``thumbs`` maps an entry to its :class:`QImage`.
     """
@@ -161,7 +155,7 @@ class RecoveryDialog(QDialog):
 
     @staticmethod
     def _entry(item) -> JournalEntry:
-        return item.entry if isinstance(item, Preview) else item[0]
+        return item.entry if isinstance(item, RecoveryPreview) else item[0]
 
     def _row(self, item, thumb: QImage | None) -> QWidget:
         entry = self._entry(item)
@@ -178,7 +172,7 @@ class RecoveryDialog(QDialog):
         r = entry.rect
         lines = [f"<b>{html.escape(entry.name)}</b>"]
         warn = []
-        if isinstance(item, Preview):
+        if isinstance(item, RecoveryPreview):
             lines.append(f"{item.changed:,} pixel{'s' if item.changed != 1 else ''} to restore "
                          f"in a {r.width}×{r.height} region at x {r.x0}, y {r.y0}")
             if item.disk_changed:
@@ -200,7 +194,7 @@ class RecoveryDialog(QDialog):
         restore, discard = QRadioButton("Restore"), QRadioButton("Discard")
         group.addButton(restore)
         group.addButton(discard)
-        can_restore = isinstance(item, Preview) and item.changed > 0 and not item.note
+        can_restore = isinstance(item, RecoveryPreview) and item.changed > 0 and not item.note
         restore.setEnabled(can_restore)
         (restore if can_restore else discard).setChecked(True)
         choice.addWidget(restore)
@@ -233,28 +227,30 @@ def choose(parent, items, thumbs) -> list[tuple[JournalEntry, str]] | None:
 
 
 class RecoveryController(QObject):
-    """Ticks the session's journal while the window is shown, and offers recovered edits on open."""
+    """Follows the window's session into the journal while the window is shown, and offers recovered edits on open."""
 
     def __init__(self, window) -> None:
         super().__init__(window)
         self.window = window
-        self.recovery = window.session.recovery
+        #: journals the session's unsaved edits to <dataset>/.fcnstudio/recovery/; restores them after a crash
+        self.follower = SessionFollower(window.session)
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self.tick)
         self.timer.start()
         self._reported_error: str | None = None
         self._offer_pending = False
+        #: how many times the journals were looked at (once per dataset opened)
+        self.offers = 0
         self._restored_note = False  # the banner says "Restored ... Save to keep them"
         observe(window, [(window.session.dataset_changed, self._schedule_offer),
                          (window.session.status_changed, self._on_status)])
-        self._stroke = os.environ.get(TEST_STROKE_ENV)
 
     def tick(self) -> None:
         if not self.window.isVisible():  # closed (the session was shut down) or not shown yet
             return
-        self.recovery.tick()
-        error = self.recovery.error
+        self.follower.tick()
+        error = self.follower.error
         if error and error != self._reported_error:
             self.window.show_status(error, 15000)
         self._reported_error = error
@@ -272,8 +268,7 @@ class RecoveryController(QObject):
     def offer(self) -> None:
         """Offer the journals an earlier run left for this dataset (nothing happens when there are none)."""
         self._offer_pending = False
-        session = self.window.session
-        entries, problems = self.recovery.entries()
+        entries, problems = self.follower.entries()
         for text in problems:
             self.window.show_status(text, 15000)
             print(f"fcnstudio: {text}", file=sys.stderr)
@@ -286,9 +281,7 @@ class RecoveryController(QObject):
                                         15000)
             else:
                 self._apply(choices)
-        if self._stroke and session.dataset is not None:
-            stroke, self._stroke = self._stroke, None
-            QTimer.singleShot(200, lambda: self._test_stroke(stroke))
+        self.offers += 1
 
     def _items(self, entries):
         session = self.window.session
@@ -296,13 +289,13 @@ class RecoveryController(QObject):
         items, thumbs = [], {}
         for entry in entries:
             try:
-                preview = self.recovery.preview(entry)
+                preview = self.follower.preview(entry)
             except ValueError as exc:
                 items.append((entry, str(exc)))
                 continue
             items.append(preview)
             image = None
-            index = self.recovery.pair_index(entry)
+            index = self.follower.pair_index(entry)
             path = session.dataset.pairs[index].image if index is not None else None
             if path is not None:
                 try:
@@ -316,12 +309,12 @@ class RecoveryController(QObject):
         done = []
         for entry, action in choices:
             if action == DISCARD:
-                self.recovery.discard(entry)
+                self.follower.discard(entry)
         for entry, action in choices:
             if action != RESTORE:
                 continue
             try:
-                count = self.recovery.restore(entry, self.window.ask)
+                count = self.follower.restore(entry, self.window.ask)
             except RecoveryError as exc:
                 QMessageBox.warning(self.window, "Could not restore", str(exc))
                 continue
@@ -332,20 +325,6 @@ class RecoveryController(QObject):
                 f"Restored unsaved edits of {', '.join(done)} from the recovery journal. "
                 "Save (Ctrl+S) to keep them; Undo (Ctrl+Z) takes them out again.", "info")
             self._restored_note = True
-
-    def _test_stroke(self, spec: str) -> None:
-        s = self.window.session
-        try:
-            data = json.loads(spec)
-            points = [tuple(p) for p in data["points"]]
-            if s.begin_stroke():
-                for p0, p1 in zip(points, points[1:] or points):
-                    s.apply(edits.brush, p0, p1, radius=float(data.get("radius", 4)), value=int(data.get("value", 1)))
-                s.end_stroke()
-        except (ValueError, KeyError, TypeError) as exc:
-            print(f"FCNSTUDIO_STROKE_FAILED {exc}", flush=True)
-            return
-        print(f"FCNSTUDIO_STROKE_DONE {s.pair.name if s.pair else ''}", flush=True)
 
 
 def install_recovery(window) -> RecoveryController:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fcnstudio.core.edits import Change, Rect, brush, erase, fill, pick, polygon
+from fcnstudio.core.edits import Change, Rect, brush, erase, fill, pick, polygon, put
 
 
 def capsule_brute(shape, p0, p1, r):
@@ -369,3 +369,20 @@ def test_read_only_mask_is_refused():
     with pytest.raises(ValueError, match="read-only"):
         brush(mask, (1, 1), (2, 2), radius=2, value=1)
     assert pick(mask, (1, 1)) == 0  # reading is fine
+
+
+def test_put_writes_only_where_asked_and_reverts_exactly():
+    mask = np.zeros((20, 30), np.uint8)
+    mask[2:5, 2:5] = 1
+    where = np.zeros((10, 10), bool)
+    where[3, 4] = where[6, 8] = True
+    where[0, 0] = True  # already holds the value: not a change
+    mask[5, 5] = 2
+    before = mask.copy()
+    change = put(mask, Rect(5, 5, 15, 15), where, 2)
+    assert change.rect == Rect(8, 9, 12, 14) and change.count == 2
+    assert mask[8, 9] == 2 and mask[11, 13] == 2
+    assert np.count_nonzero(mask != before) == 2
+    change.revert(mask)
+    np.testing.assert_array_equal(mask, before)
+    assert put(mask, Rect(0, 0, 2, 2), np.zeros((2, 2), bool), 1) is None

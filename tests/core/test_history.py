@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from fcnstudio.core.edits import Rect, brush, erase, fill, polygon
-from fcnstudio.core.history import PATCH_OVERHEAD, STEP_OVERHEAD, History, HistoryBudget
+from fcnstudio.core.history import STEP_OVERHEAD, History, HistoryBudget
+from fcnstudio.core.patches import PATCH_OVERHEAD
 
 
 def blobs(shape=(64, 64), dtype=np.uint8, seed=0):

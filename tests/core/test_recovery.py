@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -13,7 +15,9 @@ from PIL import Image
 
 from fcnstudio.core import edits
 from fcnstudio.core.io import default_colors, read_mask
-from fcnstudio.core.recovery import RECOVERY_DIR, RecoveryError, encode_journal, read_entry
+from fcnstudio.core.recovery.follower import RecoveryError, SessionFollower
+from fcnstudio.core.recovery.journal import RECOVERY_DIR
+from fcnstudio.core.recovery.journal_file import encode_journal, read_entry
 from fcnstudio.core.session import EditSession
 
 H, W = 24, 32
@@ -43,11 +47,18 @@ def root(tmp_path):
 
 
 @pytest.fixture
-def sessions():
+def followers():
+    """``{session: the SessionFollower journalling it}``, as the window composes them."""
+    return {}
+
+
+@pytest.fixture
+def sessions(followers):
     made = []
 
     def make(root=None, index=0):
         s = EditSession(autosave=False)
+        followers[s] = SessionFollower(s)
         made.append(s)
         if root is not None:
             s.open(root, index)
@@ -69,23 +80,23 @@ def paint(s):
     s.apply(edits.brush, (7, 7), (7, 7), radius=1.5, value=0)  # erase inside the saved block
 
 
-def test_journal_then_restore_in_a_new_session_gives_the_same_pixels(root, sessions):
+def test_journal_then_restore_in_a_new_session_gives_the_same_pixels(root, sessions, followers):
     s = sessions(root)
     paint(s)
     assert journals(root) == []  # painting alone never writes
-    assert s.recovery.flush()
+    assert followers[s].flush()
     expected = s.mask.copy()
     assert len(journals(root)) == 1
     s.shutdown()  # as if killed: nothing saved
 
     t = sessions(root, index=1)  # another pair is current when the journal is found
-    entries, problems = t.recovery.entries()
+    entries, problems = followers[t].entries()
     assert problems == [] and [e.name for e in entries] == ["a"]
-    preview = t.recovery.preview(entries[0])
+    preview = followers[t].preview(entries[0])
     assert not preview.disk_changed and preview.note == ""
     saved = read_mask(root / "masks" / "a.png")
     assert preview.changed == int(np.count_nonzero(expected != saved))
-    assert t.recovery.restore(entries[0]) == preview.changed
+    assert followers[t].restore(entries[0]) == preview.changed
     assert t.pair.name == "a" and t.dirty
     np.testing.assert_array_equal(t.mask, expected)
     assert t.undo() is not None  # one undo step takes the restored edits out
@@ -96,11 +107,11 @@ def test_journal_then_restore_in_a_new_session_gives_the_same_pixels(root, sessi
     assert journals(root) == []
 
 
-def test_only_the_union_box_of_the_changes_is_stored(root, sessions):
+def test_only_the_union_box_of_the_changes_is_stored(root, sessions, followers):
     s = sessions(root)
     s.apply(edits.brush, (3, 4), (6, 4), radius=1, value=2)
     s.apply(edits.brush, (20, 15), (22, 15), radius=1, value=2)
-    s.recovery.flush()
+    followers[s].flush()
     [name] = journals(root)
     entry, values = read_entry(root / RECOVERY_DIR / name, values=True)
     assert (entry.rect.x0, entry.rect.y0, entry.rect.x1, entry.rect.y1) == (2, 3, 24, 17)
@@ -110,9 +121,9 @@ def test_only_the_union_box_of_the_changes_is_stored(root, sessions):
     assert entry.mask_size == (root / "masks" / "a.png").stat().st_size
 
 
-def test_tick_writes_at_most_every_interval_and_only_after_changes(root, sessions):
+def test_tick_writes_at_most_every_interval_and_only_after_changes(root, sessions, followers):
     s = sessions(root)
-    rec = s.recovery
+    rec = followers[s]
     assert not rec.tick(now=100.0)  # nothing to journal
     s.apply(edits.brush, (3, 4), (6, 4), radius=1, value=2)
     assert rec.tick(now=100.0)
@@ -125,10 +136,10 @@ def test_tick_writes_at_most_every_interval_and_only_after_changes(root, session
 
 
 @pytest.mark.parametrize("how", ["save", "discard", "undo", "leave-with-autosave"])
-def test_saving_or_dropping_the_edits_removes_the_journal(root, sessions, how):
+def test_saving_or_dropping_the_edits_removes_the_journal(root, sessions, how, followers):
     s = sessions(root)
     s.apply(edits.brush, (3, 4), (6, 4), radius=1, value=2)
-    s.recovery.flush()
+    followers[s].flush()
     assert len(journals(root)) == 1
     if how == "save":
         s.save()
@@ -140,58 +151,58 @@ def test_saving_or_dropping_the_edits_removes_the_journal(root, sessions, how):
         s.autosave = True
         assert s.step(1)
     assert journals(root) == []
-    assert not s.recovery.flush()  # clean: nothing to write
+    assert not followers[s].flush()  # clean: nothing to write
 
 
-def test_a_write_in_flight_does_not_come_back_after_saving(root, sessions):
+def test_a_write_in_flight_does_not_come_back_after_saving(root, sessions, followers):
     s = sessions(root)
     for i in range(5):
         s.apply(edits.brush, (3, 4 + i), (20, 4 + i), radius=1, value=2)
-        s.recovery.tick(force=True)
+        followers[s].tick(force=True)
         s.save()
-    s.recovery.journal.wait()
+    followers[s].journal.wait()
     assert journals(root) == []
 
 
-def test_edits_after_a_save_are_journalled_against_the_saved_file(root, sessions):
+def test_edits_after_a_save_are_journalled_against_the_saved_file(root, sessions, followers):
     s = sessions(root)
     s.apply(edits.brush, (3, 4), (6, 4), radius=1, value=2)
     s.save()
     s.apply(edits.brush, (3, 14), (6, 14), radius=1, value=1)
-    s.recovery.flush()
+    followers[s].flush()
     expected = s.mask.copy()
     [name] = journals(root)
     entry = read_entry(root / RECOVERY_DIR / name)
     assert entry.rect.y0 >= 13  # the saved stroke is not part of the unsaved box
     s.shutdown()
     t = sessions(root, index=2)
-    [e] = t.recovery.entries()[0]
-    assert not t.recovery.preview(e).disk_changed
-    t.recovery.restore(e)
+    [e] = followers[t].entries()[0]
+    assert not followers[t].preview(e).disk_changed
+    followers[t].restore(e)
     np.testing.assert_array_equal(t.mask, expected)
 
 
-def test_a_new_mask_is_restored(root, sessions):
+def test_a_new_mask_is_restored(root, sessions, followers):
     s = sessions(root, index=2)  # c: no mask file yet
     assert s.mask_is_new
     s.apply(edits.brush, (3, 4), (16, 9), radius=3, value=1)
-    s.recovery.flush()
+    followers[s].flush()
     expected = s.mask.copy()
     s.shutdown()
     t = sessions(root)
-    [e] = t.recovery.entries()[0]
+    [e] = followers[t].entries()[0]
     assert e.mask_size is None and e.mask == "masks/c.png"
-    assert t.recovery.restore(e) == int(np.count_nonzero(expected))
+    assert followers[t].restore(e) == int(np.count_nonzero(expected))
     np.testing.assert_array_equal(t.mask, expected)
     t.save()
     np.testing.assert_array_equal(read_mask(root / "masks" / "c.png"), expected)
     assert journals(root) == []
 
 
-def test_a_mask_changed_on_disk_is_flagged_and_can_still_be_restored(root, sessions):
+def test_a_mask_changed_on_disk_is_flagged_and_can_still_be_restored(root, sessions, followers):
     s = sessions(root)
     s.apply(edits.brush, (3, 4), (6, 4), radius=1, value=2)
-    s.recovery.flush()
+    followers[s].flush()
     journalled = s.mask.copy()
     s.shutdown()
     other = np.zeros((H, W), np.uint8)
@@ -199,60 +210,60 @@ def test_a_mask_changed_on_disk_is_flagged_and_can_still_be_restored(root, sessi
     palette_png(root / "masks" / "a.png", other)
     os.utime(root / "masks" / "a.png", ns=(1, 1))
     t = sessions(root, index=1)
-    [e] = t.recovery.entries()[0]
-    preview = t.recovery.preview(e)
+    [e] = followers[t].entries()[0]
+    preview = followers[t].preview(e)
     assert preview.disk_changed
-    t.recovery.restore(e)
+    followers[t].restore(e)
     expected = other.copy()
     expected[e.rect.slices] = journalled[e.rect.slices]
     np.testing.assert_array_equal(t.mask, expected)
 
 
-def test_declining_deletes_the_journal(root, sessions):
+def test_declining_deletes_the_journal(root, sessions, followers):
     s = sessions(root)
     s.apply(edits.brush, (3, 4), (6, 4), radius=1, value=2)
-    s.recovery.flush()
+    followers[s].flush()
     s.shutdown()
     t = sessions(root)
-    [e] = t.recovery.entries()[0]
-    t.recovery.discard(e)
-    assert journals(root) == [] and t.recovery.entries() == ([], [])
+    [e] = followers[t].entries()[0]
+    followers[t].discard(e)
+    assert journals(root) == [] and followers[t].entries() == ([], [])
     assert not t.dirty
 
 
-def test_a_restored_pair_stays_journalled_until_saved(root, sessions):
+def test_a_restored_pair_stays_journalled_until_saved(root, sessions, followers):
     s = sessions(root)
     s.apply(edits.brush, (3, 4), (6, 4), radius=1, value=2)
-    s.recovery.flush()
+    followers[s].flush()
     s.shutdown()
     t = sessions(root)
-    [e] = t.recovery.entries()[0]
-    t.recovery.restore(e)
+    [e] = followers[t].entries()[0]
+    followers[t].restore(e)
     assert len(journals(root)) == 1  # a second crash before saving still loses nothing
-    assert t.recovery.entries() == ([], [])  # but it is this session's own now, not offered again
+    assert followers[t].entries() == ([], [])  # but it is this session's own now, not offered again
     t.save()
     assert journals(root) == []
 
 
-def test_restore_refuses_a_mask_of_another_size(root, sessions):
+def test_restore_refuses_a_mask_of_another_size(root, sessions, followers):
     s = sessions(root)
     s.apply(edits.brush, (3, 4), (6, 4), radius=1, value=2)
-    s.recovery.flush()
+    followers[s].flush()
     s.shutdown()
     palette_png(root / "masks" / "a.png", np.zeros((H + 1, W), np.uint8))
     Image.fromarray(np.full((H + 1, W), 100, np.uint8)).save(root / "images" / "a.png")
     t = sessions(root, index=1)
-    [e] = t.recovery.entries()[0]
-    assert t.recovery.preview(e).note
+    [e] = followers[t].entries()[0]
+    assert followers[t].preview(e).note
     with pytest.raises(RecoveryError, match="discard"):
-        t.recovery.restore(e)
+        followers[t].restore(e)
     assert len(journals(root)) == 1
 
 
-def _valid_journal(root, sessions):
+def _valid_journal(root, sessions, followers):
     s = sessions(root)
     s.apply(edits.brush, (3, 4), (6, 4), radius=1, value=2)
-    s.recovery.flush()
+    followers[s].flush()
     s.shutdown()
     [name] = journals(root)
     return root / RECOVERY_DIR / name
@@ -295,47 +306,47 @@ CORRUPT = {
 
 
 @pytest.mark.parametrize("kind", sorted(CORRUPT))
-def test_a_damaged_journal_is_set_aside_with_a_message(root, sessions, kind):
-    good = _valid_journal(root, sessions)
+def test_a_damaged_journal_is_set_aside_with_a_message(root, sessions, kind, followers):
+    good = _valid_journal(root, sessions, followers)
     bad = good.with_name(f"zz-{kind}.npz")
     bad.write_bytes(CORRUPT[kind])
     t = sessions(root)
-    entries, problems = t.recovery.entries()
+    entries, problems = followers[t].entries()
     assert [e.file for e in entries] == [good]
     assert len(problems) == 1 and bad.name in problems[0] and "damaged" in problems[0]
     assert not bad.exists() and bad.with_name(bad.name + ".corrupt").exists()
-    assert t.recovery.entries() == (entries, [])  # said once
+    assert followers[t].entries() == (entries, [])  # said once
 
 
-def test_a_journal_damaged_after_listing_raises_a_recovery_error(root, sessions):
-    good = _valid_journal(root, sessions)
+def test_a_journal_damaged_after_listing_raises_a_recovery_error(root, sessions, followers):
+    good = _valid_journal(root, sessions, followers)
     t = sessions(root, index=1)
-    [e] = t.recovery.entries()[0]
+    [e] = followers[t].entries()[0]
     good.write_bytes(b"broken")
     with pytest.raises(ValueError, match="damaged"):
-        t.recovery.preview(e)
+        followers[t].preview(e)
     with pytest.raises(RecoveryError, match="damaged"):
-        t.recovery.restore(e)
+        followers[t].restore(e)
     assert t.pair.name == "b" and not t.dirty
 
 
-def test_journals_are_never_written_outside_the_dataset(root, sessions, tmp_path):
+def test_journals_are_never_written_outside_the_dataset(root, sessions, tmp_path, followers):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (root / ".fcnstudio").symlink_to(outside, target_is_directory=True)
     s = sessions(root)
     s.apply(edits.brush, (3, 4), (6, 4), radius=1, value=2)
-    s.recovery.flush()
+    followers[s].flush()
     assert list(outside.rglob("*")) == []
-    assert s.recovery.error and "link" in s.recovery.error
+    assert followers[s].error and "link" in followers[s].error
 
 
-def test_a_write_error_is_reported_not_raised(root, sessions):
+def test_a_write_error_is_reported_not_raised(root, sessions, followers):
     (root / ".fcnstudio").write_text("a file where the folder should be")
     s = sessions(root)
     s.apply(edits.brush, (3, 4), (6, 4), radius=1, value=2)
-    s.recovery.flush()
-    assert s.recovery.error and "recovery journal" in s.recovery.error
+    followers[s].flush()
+    assert followers[s].error and "recovery journal" in followers[s].error
     s.save()  # the editor goes on
 
 
@@ -347,3 +358,33 @@ def test_a_session_without_ticks_writes_nothing(root, sessions):
     paint(s)
     s.shutdown()
     assert not (root / ".fcnstudio").exists()
+
+
+def test_the_session_does_not_know_the_journal():
+    code = ("import sys, fcnstudio.core.session; "
+            "print(sorted(m for m in sys.modules if m.startswith('fcnstudio.core.recovery')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_follower_built_after_the_dataset_was_opened_journals_it(root):
+    s = EditSession(autosave=False)
+    s.open(root)
+    late = SessionFollower(s)
+    try:
+        paint(s)
+        assert late.flush()
+        assert len(journals(root)) == 1
+        s.save()
+        assert journals(root) == []
+    finally:
+        s.shutdown()
+
+
+def test_the_recovery_package_imports_neither_qt_nor_torch():
+    code = ("import sys, fcnstudio.core.recovery.follower, fcnstudio.core.recovery.journal, "
+            "fcnstudio.core.recovery.journal_file; "
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    mods = set(out.split())
+    assert "fcnstudio" in mods and "PyQt6" not in mods and "torch" not in mods

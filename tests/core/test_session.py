@@ -282,8 +282,7 @@ def test_class_counts(session):
 def test_next_pair_is_read_ahead_and_a_changed_file_is_read_again(session, root):
     import threading
 
-    assert 1 in session._ahead
-    session._ahead[1].result()
+    assert session.read_ahead.wait(1)
     m = np.zeros((20, 30), np.uint8)
     m[0, 0] = 2
     palette_png(root / "masks" / "b.png", m)  # changed on disk after it was read ahead
