@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from .config import TrainConfig
-from .trainer import Trainer, _default_threads
+from .build import default_threads
+from .trainer import Trainer
 
 __all__ = ["LRRangeResult", "OverfitResult", "lr_range_test", "overfit_one_batch"]
 
@@ -53,7 +54,7 @@ def _prepared(dataset, config: TrainConfig | None, project, check_result) -> Tra
 
 class _Threads:
     def __init__(self, n: int | None) -> None:
-        self.n = n or _default_threads()
+        self.n = n or default_threads()
 
     def __enter__(self):
         self.prev = torch.get_num_threads()
