@@ -22,10 +22,11 @@ from .data import PairStore
 from .errors import DataError
 from .losses import make_loss, median_frequency_weights
 from .models import build_model
+from .monitor import Monitor
 from .predict import resolve_device
 
 __all__ = ["auto_weights", "build_loss", "build_network", "build_optimizer", "default_threads", "device_for",
-           "load_resume", "read_resume", "resolve_weights", "seeded"]
+           "load_resume", "make_monitor", "read_resume", "resolve_weights", "seeded"]
 
 
 def default_threads() -> int:
@@ -79,6 +80,17 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opt
 def build_loss(name: str, num_classes: int, ignore_index: int, weights: Sequence[float] | None,
                device: torch.device) -> torch.nn.Module:
     return make_loss(name, num_classes, ignore_index, None if name == "dice" else weights).to(device)
+
+
+def make_monitor(project: Project, check_result: Any, loss_name: str, lr: float, class_weights: list | None,
+                 fresh_network: bool) -> Monitor:
+    """The run's monitor, with the checker's class fractions when it has them for these classes."""
+    fractions = getattr(getattr(check_result, "stats", None), "class_fraction", None)
+    if fractions is not None and len(fractions) != project.num_classes:
+        fractions = None
+    return Monitor(project.num_classes, project.class_names, project.ignore_index, loss_name, lr,
+                   class_fractions_from_checker=fractions, warmup_evals=1, fresh_network=fresh_network,
+                   uses_class_weights=class_weights is not None)
 
 
 def resolve_weights(spec: Any, loss: str, num_classes: int, auto: Callable[[], list]) -> list | None:

@@ -1,4 +1,7 @@
-"""The data plan of a run: which pairs train, which validate, which are evaluated and previewed.
+"""The data plan of a run: the labels checked, then which pairs train, validate, are evaluated and previewed.
+
+:func:`checked_project` runs the label pre-flight (or takes the caller's
+result) and refuses a dataset with error findings or fewer than two classes.
 
 :func:`plan_data` opens the :class:`~.data.PairStore` (grey/RGB as the
 resumed checkpoint says, else as most images are), scans every mask once, and
@@ -17,16 +20,17 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..core.dataset import Dataset
-from ..core.project import Project
+from ..core.project import Project, load_project
 from .augment import AugmentConfig
 from .config import TrainConfig
 from .crops import CropSampler
 from .data import PairStore
 from .errors import DataError, Stopped
+from .preflight import PreflightError, PreflightResult, describe_errors, preflight
 from .preprocess import channel_mode
 from .split import split_by_image
 
-__all__ = ["DataPlan", "plan_data", "preview_indices"]
+__all__ = ["DataPlan", "checked_project", "plan_data", "preview_indices"]
 
 
 @dataclass
@@ -41,6 +45,30 @@ class DataPlan:
     preview_idx: list[int]   # ... of which these are shown
     steps_per_epoch: int
     notes: list[str] = field(default_factory=list)
+
+
+def checked_project(dataset: Dataset, project: Project | None, result: PreflightResult | None, cfg: TrainConfig,
+                    stop: Callable[[], bool], progress: Callable[[int, int], None]
+                    ) -> tuple[Project, PreflightResult | None]:
+    """The project to train on (default: the dataset's fcnstudio.json) and the pre-flight result.
+
+    Raises :class:`~.preflight.PreflightError` for error findings, :class:`~.errors.DataError` for fewer than two
+    classes, :class:`~.errors.Stopped` when ``stop()`` interrupted the check."""
+    project = project if project is not None else load_project(dataset)
+    if result is None and cfg.preflight:
+        from ..core import checks
+        try:
+            result = preflight(dataset, None if project.inferred else project, cancel=stop, progress=progress)
+        except checks.CheckCancelled:
+            raise Stopped() from None
+    if result is not None:
+        if not result.ok:
+            raise PreflightError(describe_errors(dataset, result.errors), result.errors, result)
+        if project.inferred and result.project is not None:
+            project = result.project  # inferred from every mask, not a sample
+    if project.num_classes < 2:
+        raise DataError("the project has fewer than two classes; nothing to segment")
+    return project, result
 
 
 def plan_data(dataset: Dataset, project: Project, cfg: TrainConfig, resume: dict | None,

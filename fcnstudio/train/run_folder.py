@@ -8,6 +8,7 @@ taken). :func:`run_info` is what ``config.json`` holds; :func:`checkpoint_dict` 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from datetime import datetime
 from pathlib import Path
@@ -19,12 +20,35 @@ from .. import __version__
 from ..core.io import atomic_write_text
 from .checkpoint import rng_to_plain, save_checkpoint
 from .config import ConfigError, TrainConfig
+from .events import Event, to_json_line
 from .preprocess import NORMALISATION
 
 if TYPE_CHECKING:
     from .trainer import Trainer
 
-__all__ = ["checkpoint_dict", "make_run_dir", "run_folder_name", "run_info", "save", "write_run_info"]
+__all__ = ["EventsFile", "checkpoint_dict", "make_run_dir", "run_folder_name", "run_info", "save", "write_run_info"]
+
+log = logging.getLogger(__name__)
+
+
+class EventsFile:
+    """``events.jsonl``: one JSON line per event, flushed at once; a failed write is logged, never raised."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = open(path, "a", encoding="utf-8")
+
+    def write(self, event: Event) -> None:
+        try:
+            self._fh.write(to_json_line(event) + "\n")
+            self._fh.flush()
+        except (OSError, ValueError):
+            log.exception("could not write events.jsonl")
+
+    def close(self) -> None:
+        try:
+            self._fh.close()
+        except OSError:
+            pass
 
 
 def run_folder_name(now: datetime | None = None) -> str:

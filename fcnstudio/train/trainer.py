@@ -1,5 +1,7 @@
 """The training loop: a plain class, a config dataclass, events through a callback.
 
+(Over 400 lines on purpose: the one public entry — control, events, prepare and the loop — reads top to bottom.)
+
     trainer = Trainer("path/to/dataset", TrainConfig(max_minutes=5), callback=print)
     trainer.run()                 # blocks; returns the DoneEvent or ErrorEvent it emitted
     # from any other thread:
@@ -44,7 +46,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -53,17 +54,17 @@ from typing import Any, Callable
 import torch
 
 from ..core.dataset import Dataset, DatasetError, open_dataset
-from ..core.project import LabelError, Project, ProjectError, load_project
-from . import build, run_folder
+from ..core.project import LabelError, Project, ProjectError
+from . import build, events, run_folder
 from .cadence import Cadence, budget_spent, budget_steps, eta, lr_at
 from .checkpoint import CheckpointError, one_line
-from .config import MAX_LR, ConfigError, TrainConfig
+from .control import RunControl
+from .config import ConfigError, TrainConfig
 from .errors import DataError, Stopped
 from .evaluation import Evaluator
-from .events import DoneEvent, ErrorEvent, EvalEvent, InfoEvent, StepEvent, WarningEvent, to_json_line
-from .monitor import Monitor
-from .plan import plan_data
-from .preflight import PreflightError, PreflightResult, preflight
+from .events import DoneEvent, ErrorEvent, EvalEvent, InfoEvent, StepEvent, WarningEvent
+from .plan import checked_project, plan_data
+from .preflight import PreflightError, PreflightResult
 from .step import LossLog, TrainStep, add_stop_hooks, is_out_of_memory
 
 __all__ = ["Trainer", "TrainConfig", "REFUSALS"]
@@ -97,11 +98,8 @@ class Trainer:
         self.callback = callback
         self.project = project
         self.check_result = check_result
-        self._stop = threading.Event()
-        self._pause = threading.Event()
+        self.control = RunControl()
         self._eval_held_s = 0.0  # time an evaluation spent paused (taken off the budget)
-        self._lock = threading.Lock()
-        self._pending: dict = {}
         self.state = "idle"
         self.prepared = False
         self.run_dir = None
@@ -120,48 +118,34 @@ class Trainer:
 
     def stop(self) -> None:
         """Ask the run to end; it writes last.pt and emits DoneEvent(stopped=True)."""
-        self._stop.set()
-        self._pause.clear()
+        self.control.stop()
 
     def pause(self) -> None:
         """Hold the loop between steps and between validation images (time spent paused does not count
         against max_minutes)."""
-        if not self._stop.is_set():
-            self._pause.set()
+        self.control.pause()
 
     def resume(self) -> None:
-        self._pause.clear()
+        self.control.resume()
 
     @property
     def stop_requested(self) -> bool:
-        return self._stop.is_set()
+        return self.control.stop_requested()
 
     @property
     def paused(self) -> bool:
-        return self._pause.is_set()
+        return self.control.paused()
 
     def apply(self, action: dict) -> None:
         """Apply a suggestion's action between steps: ``{"lr": x}``, ``{"loss": name}``,
         ``{"class_weights": "auto" | [..] | None}`` (``open_checker`` is the GUI's business)."""
-        unknown = set(action) - {"lr", "loss", "class_weights", "open_checker"}
-        if unknown:
-            raise ValueError(f"unknown action keys {sorted(unknown)}")
-        if "lr" in action and not (isinstance(action["lr"], (int, float)) and 0 < action["lr"] <= MAX_LR):
-            raise ValueError(f"lr must be a number in (0, {MAX_LR:g}], got {action['lr']!r}")
-        if "loss" in action:
-            TrainConfig(loss=action["loss"])  # validates the name
-        with self._lock:
-            self._pending.update({k: v for k, v in action.items() if k != "open_checker"})
+        self.control.queue(action)
 
     # ================================================================ events
 
     def _emit(self, event) -> None:
         if self._events_file is not None:
-            try:
-                self._events_file.write(to_json_line(event) + "\n")
-                self._events_file.flush()
-            except (OSError, ValueError):
-                log.exception("could not write events.jsonl")
+            self._events_file.write(event)
         if self.callback is not None:
             try:
                 self.callback(event)
@@ -195,9 +179,12 @@ class Trainer:
         self.state = "preparing"
         ds = self._dataset_arg
         self.dataset = ds if isinstance(ds, Dataset) else open_dataset(ds)
-        self.project = project = self._checked_project()
+        project, self.check_result = checked_project(
+            self.dataset, self.project, self.check_result, cfg, stop=self.control.stop_requested,
+            progress=self._throttled("check", "checking labels"))
+        self.project = project
         self.resume_ckpt = build.read_resume(cfg, project)  # it decides channels, classes and the split
-        plan = plan_data(self.dataset, project, cfg, self.resume_ckpt, stop=self._stop.is_set,
+        plan = plan_data(self.dataset, project, cfg, self.resume_ckpt, stop=self.control.stop_requested,
                          progress=self._throttled("scan", "reading masks"))
         self.store, self.sampler, self.steps_per_epoch = plan.store, plan.sampler, plan.steps_per_epoch
         self.train_idx, self.val_idx = plan.train_idx, plan.val_idx
@@ -209,31 +196,9 @@ class Trainer:
         if make_run_dir:
             self.run_dir = run_folder.make_run_dir(cfg, self.dataset.root)
             run_folder.write_run_info(self)
-            self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
+            self._events_file = run_folder.EventsFile(self.run_dir / "events.jsonl")
         self.prepared = True
         self.state = "ready"
-
-    def _checked_project(self) -> Project:
-        """The pre-flight (the label checker, or the result the caller passed) and the project it leaves."""
-        project = self.project if self.project is not None else load_project(self.dataset)
-        result = self.check_result
-        if result is None and self.config.preflight:
-            from ..core import checks
-            try:
-                result = preflight(self.dataset, None if project.inferred else project,
-                                   cancel=self._stop.is_set, progress=self._throttled("check", "checking labels"))
-            except checks.CheckCancelled:
-                raise Stopped() from None
-        if result is not None:
-            self.check_result = result
-            if not result.ok:
-                from .preflight import describe_errors
-                raise PreflightError(describe_errors(self.dataset, result.errors), result.errors, result)
-            if project.inferred and result.project is not None:
-                project = result.project  # inferred from every mask, not a sample
-        if project.num_classes < 2:
-            raise DataError("the project has fewer than two classes; nothing to segment")
-        return project
 
     def _build(self) -> None:
         """Device, seed, network, loss, optimiser, monitor; the resumed state on top."""
@@ -249,13 +214,8 @@ class Trainer:
         self.base_lr = cfg.lr
         self.optimizer = build.build_optimizer(self.model, cfg)
         self.evaluator = Evaluator(self.store, self.device, cfg.crop_size, cfg.preview_size)
-        fractions = getattr(getattr(self.check_result, "stats", None), "class_fraction", None)
-        if fractions is not None and len(fractions) != self.num_classes:
-            fractions = None
-        self.monitor = Monitor(self.num_classes, self.project.class_names, self.project.ignore_index,
-                               self.loss_name, cfg.lr, class_fractions_from_checker=fractions, warmup_evals=1,
-                               fresh_network=self.resume_ckpt is None,
-                               uses_class_weights=self.class_weights is not None)
+        self.monitor = build.make_monitor(self.project, self.check_result, self.loss_name, cfg.lr,
+                                          self.class_weights, fresh_network=self.resume_ckpt is None)
         self.step = 0
         if self.resume_ckpt is not None:
             self.step, self.best_score, self.rng = build.load_resume(self.resume_ckpt, self.model, self.optimizer,
@@ -290,7 +250,7 @@ class Trainer:
                 self._emit(done)
                 return done
             self.state = "running"
-            self._hooks = add_stop_hooks(self.model, self._stop.is_set)
+            self._hooks = add_stop_hooks(self.model, self.control.stop_requested)
             stopped = self._loop()
             done = DoneEvent(
                 best_checkpoint=str(self.best_path) if self.best_path else None,
@@ -315,17 +275,13 @@ class Trainer:
         self._hooks = []
         torch.set_num_threads(prev_threads)
         if self._events_file is not None:
-            try:
-                self._events_file.close()
-            except OSError:
-                pass
+            self._events_file.close()
             self._events_file = None
 
     # pending actions -----------------------------------------------------
 
     def _apply_pending(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, {}
+        pending = self.control.take()
         if not pending:
             return
         if "lr" in pending:
@@ -351,17 +307,16 @@ class Trainer:
 
     def _wait_while_paused(self) -> float:
         """Block while paused; returns the seconds spent paused."""
-        if not self._pause.is_set():
-            return 0.0
-        t = time.monotonic()
+        return self.control.wait_while_paused(self._on_pause, self._on_resume)
+
+    def _on_pause(self) -> None:
         self.state = "paused"
         self._info("paused", f"paused at step {self.step}")
-        while self._pause.is_set() and not self._stop.is_set():
-            time.sleep(0.02)
+
+    def _on_resume(self) -> None:
         self.state = "running"
-        if not self._stop.is_set():
+        if not self.control.stop_requested():
             self._info("resumed", f"resumed at step {self.step}")
-        return time.monotonic() - t
 
     def _announce(self, budget: int | None) -> None:
         cfg = self.config
@@ -389,11 +344,11 @@ class Trainer:
         self.model.train()
         try:
             while True:
-                if self._stop.is_set():
+                if self.control.stop_requested():
                     stopped = True
                     break
                 clock.hold(self._wait_while_paused())
-                if self._stop.is_set():
+                if self.control.stop_requested():
                     stopped = True
                     break
                 self._apply_pending()
@@ -475,11 +430,7 @@ class Trainer:
     def _report_skipped(self) -> None:
         """A warning event for each image left out because it became unreadable during the run."""
         while self.sampler.skipped:
-            reason = self.sampler.skipped.pop(0)
-            self._emit(WarningEvent(step=self.step, code="file-skipped", severity="warning",
-                                    message=f"left out of this run: {reason}",
-                                    diagnosis="The file was readable when training started; it was deleted, "
-                                              "moved or damaged since. Training goes on without it."))
+            self._emit(events.file_skipped(self.step, self.sampler.skipped.pop(0)))
 
     def _out_of_memory(self, exc: RuntimeError) -> None:
         """Halve the batch once and say so; a second out-of-memory error ends the run with an error event."""
@@ -491,10 +442,7 @@ class Trainer:
                                f"network width ({one_line(exc)})") from exc
         self._oom_halved = True
         old, self._batch_size = self._batch_size, max(1, self._batch_size // 2)
-        self._emit(WarningEvent(step=self.step, code="out-of-memory", severity="warning",
-                                message=f"out of memory with batch {old}: training goes on with batch "
-                                        f"{self._batch_size}",
-                                diagnosis=one_line(exc)))
+        self._emit(events.out_of_memory(self.step, old, self._batch_size, one_line(exc)))
 
     # evaluation ------------------------------------------------------------
 
@@ -503,11 +451,11 @@ class Trainer:
 
         A pause holds it between validation images (emitting the paused/resumed notes)."""
         return self.evaluator(self.model, self.loss_fn, self.val_eval, self.preview_idx, self.step,
-                              between=self._between_val_images, stop=self._stop.is_set, drop=self._drop_val_image)
+                              between=self._between_val_images, stop=self.control.stop_requested, drop=self._drop_val_image)
 
     def _between_val_images(self) -> None:
         self._eval_held_s += self._wait_while_paused()  # an evaluation of big images can take a while
-        if self._stop.is_set():
+        if self.control.stop_requested():
             raise Stopped()
 
     def _drop_val_image(self, i: int, reason: str) -> None:
