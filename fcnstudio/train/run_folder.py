@@ -2,7 +2,7 @@
 
 The folder is ``cfg.out_dir``, else ``<dataset>/.fcnstudio/runs/<YYYYmmdd-HHMMSS>`` (``-2``, ``-3`` … when
 taken). :func:`run_info` is what ``config.json`` holds; :func:`checkpoint_dict` what a checkpoint holds
-(format: :mod:`.checkpoint`). Both read a prepared :class:`~.trainer.Trainer`'s public state.
+(format: :mod:`.checkpoint`). Both read the public state of a prepared :class:`~.trainer.Trainer` (``t``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 import math
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 
@@ -22,9 +22,6 @@ from .checkpoint import rng_to_plain, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .events import Event, to_json_line
 from .preprocess import NORMALISATION
-
-if TYPE_CHECKING:
-    from .trainer import Trainer
 
 __all__ = ["EventsFile", "checkpoint_dict", "make_run_dir", "run_folder_name", "run_info", "save", "write_run_info"]
 
@@ -72,7 +69,7 @@ def make_run_dir(cfg: TrainConfig, dataset_root: Path) -> Path:
     return run_dir
 
 
-def run_info(t: "Trainer") -> dict:
+def run_info(t: Any) -> dict:
     """What ``config.json`` records: the settings, the data, the split, the machine."""
     cfg = t.config
     return {
@@ -96,11 +93,11 @@ def run_info(t: "Trainer") -> dict:
     }
 
 
-def write_run_info(t: "Trainer") -> None:
+def write_run_info(t: Any) -> None:
     atomic_write_text(t.run_dir / "config.json", json.dumps(run_info(t), indent=2) + "\n")
 
 
-def checkpoint_dict(t: "Trainer", include_optimizer: bool = True) -> dict:
+def checkpoint_dict(t: Any, include_optimizer: bool = True) -> dict:
     """The self-describing checkpoint of the trainer's state now (plain data only)."""
     ev = t.last_eval.to_json() if t.last_eval is not None else None
     if ev is not None:
@@ -132,7 +129,7 @@ def checkpoint_dict(t: "Trainer", include_optimizer: bool = True) -> dict:
     }
 
 
-def save(t: "Trainer", name: str) -> Path:
+def save(t: Any, name: str) -> Path:
     """Write the trainer's checkpoint as ``name`` in its run folder (atomically)."""
     path = t.run_dir / name
     save_checkpoint(path, checkpoint_dict(t))
