@@ -16,11 +16,7 @@ resumed run continues towards them); ``max_minutes`` counts this session,
 paused time excluded. A run is reproducible with ``seed`` when it is bounded
 by steps or epochs (a ``max_minutes`` budget ties the schedule to the clock).
 
-Why these defaults (measured on the bundled sample, 2 CPU cores, see
-``bench/training_cli.py``): 128-px crops make a step ~4x cheaper than 256 px,
-so a few CPU minutes give a few hundred steps, and a crop centred on a
-0.3 %-class dot is mostly context, not padding; width 16 / depth 4 learns the
-sample's rare class to IoU ~0.6-0.7 in 3 minutes where plain CE reaches ~0.3.
+Why these defaults (the measurements): ``docs/adr/0004-training-defaults.md``.
 
 This module imports no torch (a test checks it): the CLI and the window read
 the defaults and :data:`LOSS_NAMES` from here.
