@@ -11,9 +11,9 @@ import importlib
 import sys
 
 from . import __version__
+from .train.config import LOSS_NAMES, TrainConfig
 
 COMMANDS = ("gui", "check", "fix", "train", "predict")
-LOSSES = ("ce", "weighted-ce", "dice", "focal", "dice+ce")
 
 
 class UsageError(Exception):
@@ -44,18 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--no-backup", action="store_true", help="do not keep the original masks in .fcnstudio/backup/")
     f.add_argument("--workers", type=int, default=None, help="worker processes for the check (default: all cores)")
 
+    d = TrainConfig()  # the defaults the help texts name
     t = sub.add_parser("train", help="train a small FCN on a dataset")
     t.add_argument("dataset", help="dataset folder")
-    t.add_argument("--loss", choices=LOSSES, default=None, help="loss (default dice+ce)")
-    t.add_argument("--model", choices=("unet", "fcn"), default=None, help="network (default unet)")
+    t.add_argument("--loss", choices=LOSS_NAMES, default=None, help=f"loss (default {d.loss})")
+    t.add_argument("--model", choices=("unet", "fcn"), default=None, help=f"network (default {d.arch})")
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--max-minutes", type=float, default=None, help="stop after this many minutes")
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
-    t.add_argument("--batch", type=int, default=None, help="batch size")
-    t.add_argument("--crop", type=int, default=None, help="crop size (default 128)")
-    t.add_argument("--width", type=int, default=None, help="U-Net base width (default 16)")
-    t.add_argument("--depth", type=int, default=None, help="U-Net depth (default 4)")
+    t.add_argument("--lr", type=float, default=None, help=f"learning rate (default {d.lr:g})")
+    t.add_argument("--batch", type=int, default=None, help=f"batch size (default {d.batch_size})")
+    t.add_argument("--crop", type=int, default=None, help=f"crop size (default {d.crop_size})")
+    t.add_argument("--width", type=int, default=None, help=f"U-Net base width (default {d.width})")
+    t.add_argument("--depth", type=int, default=None, help=f"U-Net depth (default {d.depth})")
     t.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")

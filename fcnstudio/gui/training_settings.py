@@ -2,8 +2,8 @@
 
 Untouched, it gives :class:`fcnstudio.train.config.TrainConfig`'s defaults
 (Dice + CE, lr 1e-3, …), which work on an imbalanced dataset. :data:`DEFAULTS`
-mirrors them here so that the window does not import torch to show this form
-(a test keeps the two equal). :meth:`to_config` gives the TrainConfig fields;
+and the loss names are read from that module, which imports no torch, so the
+window shows this form without loading torch. :meth:`to_config` gives the TrainConfig fields;
 :meth:`save` / :meth:`load` remember them in QSettings (``training/…``);
 :meth:`load_dict` takes a project file's ``training`` section.
 """
@@ -16,17 +16,19 @@ from PyQt6.QtGui import QDoubleValidator
 from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLineEdit, QPushButton, QSpinBox,
                              QWidget)
 
+from ..train.config import DEFAULT_LOSS, LOSS_NAMES, MAX_LR, TrainConfig
+
 __all__ = ["DEFAULTS", "LOSSES", "TrainingSettings"]
 
-#: TrainConfig's defaults for the fields of this form (tests/gui check they match).
-DEFAULTS = {"loss": "dice+ce", "class_weights": None, "lr": 1e-3, "batch_size": 8, "crop_size": 128,
-            "width": 16, "max_steps": 2000, "epochs": None, "max_minutes": None}
-LOSSES = {"dice+ce": "Dice + CE", "ce": "Cross-entropy", "weighted-ce": "Weighted CE", "dice": "Dice",
-          "focal": "Focal"}
+_FIELDS = ("loss", "class_weights", "lr", "batch_size", "crop_size", "width", "max_steps", "epochs", "max_minutes")
+#: TrainConfig's defaults for the fields of this form.
+DEFAULTS = {k: getattr(TrainConfig(), k) for k in _FIELDS}
+_LABELS = {"dice+ce": "Dice + CE", "ce": "Cross-entropy", "weighted-ce": "Weighted CE", "dice": "Dice",
+           "focal": "Focal"}
+#: The losses in the menu's order (the default first) with their labels.
+LOSSES = {name: _LABELS.get(name, name) for name in sorted(LOSS_NAMES, key=lambda n: n != DEFAULT_LOSS)}
 BUDGETS = {"max_steps": "steps", "epochs": "epochs", "max_minutes": "minutes"}
 KEY = "training/"
-#: TrainConfig's largest accepted lr (``fcnstudio.train.config.MAX_LR``; tests/gui check they match).
-MAX_LR = 1e4
 
 
 class TrainingSettings(QWidget):
@@ -127,7 +129,7 @@ class TrainingSettings(QWidget):
         """A suggestion's ``loss`` / ``lr`` / ``class_weights``; True when a setting changed."""
         before = self.to_config()
         if "class_weights" in action and self.loss.currentData() == "dice" and action["class_weights"]:
-            self.loss.setCurrentIndex(self.loss.findData("dice+ce"))  # weights need a CE term
+            self.loss.setCurrentIndex(self.loss.findData(DEFAULT_LOSS))  # weights need a CE term
         self.load_dict({k: v for k, v in action.items() if k in ("loss", "lr", "class_weights")})
         return self.to_config() != before
 

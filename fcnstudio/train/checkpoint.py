@@ -21,7 +21,7 @@ Keys (format version 1)::
     ignore_index      the project's ignore index (int or None)
     train_ignore_index the value the masks held for ignored/padded pixels
     channels          "grey" | "rgb"; in_channels int
-    normalisation     dict (see fcnstudio.train.data.NORMALISATION)
+    normalisation     dict (see fcnstudio.train.preprocess.NORMALISATION)
     metrics           the last evaluation (EvalEvent.to_json without previews)
     best_score        mean foreground IoU of best.pt so far
     train_config      TrainConfig.to_json()

@@ -16,11 +16,10 @@ resumed run continues towards them); ``max_minutes`` counts this session,
 paused time excluded. A run is reproducible with ``seed`` when it is bounded
 by steps or epochs (a ``max_minutes`` budget ties the schedule to the clock).
 
-Why these defaults (measured on the bundled sample, 2 CPU cores, see
-``bench/training_cli.py``): 128-px crops make a step ~4x cheaper than 256 px,
-so a few CPU minutes give a few hundred steps, and a crop centred on a
-0.3 %-class dot is mostly context, not padding; width 16 / depth 4 learns the
-sample's rare class to IoU ~0.6-0.7 in 3 minutes where plain CE reaches ~0.3.
+Why these defaults (the measurements): ``docs/adr/0004-training-defaults.md``.
+
+This module imports no torch (a test checks it): the CLI and the window read
+the defaults and :data:`LOSS_NAMES` from here.
 """
 
 from __future__ import annotations
@@ -29,10 +28,12 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from .losses import LOSS_NAMES
+__all__ = ["DEFAULT_LOSS", "DEVICES", "LOSS_NAMES", "MAX_LR", "TrainConfig", "ConfigError"]
 
-__all__ = ["TrainConfig", "ConfigError"]
-
+#: The losses :func:`fcnstudio.train.losses.make_loss` builds. Kept here, in a module without torch,
+#: so that the CLI and the window list them without importing torch.
+LOSS_NAMES = ("ce", "weighted-ce", "dice", "focal", "dice+ce")
+DEFAULT_LOSS = "dice+ce"
 DEVICES = ("auto", "cpu", "cuda")
 #: The largest learning rate accepted. Far above any useful value on purpose:
 #: an absurd lr is the user's to try, and the monitor says what it does
@@ -47,7 +48,7 @@ class ConfigError(ValueError):
 @dataclass
 class TrainConfig:
     # what is learned ---------------------------------------------------------
-    loss: str = "dice+ce"
+    loss: str = DEFAULT_LOSS
     #: None (no weights), "auto" (median-frequency from the checker's statistics,
     #: else from the training masks) or one float per class.
     class_weights: Any = None

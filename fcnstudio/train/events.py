@@ -46,6 +46,8 @@ __all__ = [
     "StepEvent",
     "Suggestion",
     "WarningEvent",
+    "file_skipped",
+    "out_of_memory",
     "to_json_line",
 ]
 
@@ -358,3 +360,20 @@ Event = Union[StepEvent, EvalEvent, WarningEvent, InfoEvent, DoneEvent, ErrorEve
 def to_json_line(event: Event) -> str:
     """One line of strict JSON (no NaN), as ``fcnstudio train --json-log`` prints it."""
     return json.dumps(event.to_json(), allow_nan=False, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------- the trainer's own warnings
+
+
+def file_skipped(step: int, reason: str) -> WarningEvent:
+    """An image left out of the run because it became unreadable during it."""
+    return WarningEvent(step=step, code="file-skipped", severity="warning", message=f"left out of this run: {reason}",
+                        diagnosis="The file was readable when training started; it was deleted, moved or damaged "
+                                  "since. Training goes on without it.")
+
+
+def out_of_memory(step: int, old_batch: int, new_batch: int, detail: str) -> WarningEvent:
+    """The batch was halved after an out-of-memory error."""
+    return WarningEvent(step=step, code="out-of-memory", severity="warning",
+                        message=f"out of memory with batch {old_batch}: training goes on with batch {new_batch}",
+                        diagnosis=detail)

@@ -37,9 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import LOSS_NAMES
+
 __all__ = [
-    "DEFAULT_LOSS",
-    "LOSS_NAMES",
     "CELoss",
     "DiceCELoss",
     "DiceLoss",
@@ -51,8 +51,6 @@ __all__ = [
     "median_frequency_weights",
 ]
 
-LOSS_NAMES = ("ce", "weighted-ce", "dice", "focal", "dice+ce")
-DEFAULT_LOSS = "dice+ce"
 
 # F.cross_entropy's own default; used only when no ignore_index is given and
 # after _check_target has proven that no target holds it.

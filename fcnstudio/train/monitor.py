@@ -1,10 +1,13 @@
-"""Watch a training run for collapse, NaN, divergence and plateau.
+"""Watch a training run for collapse, NaN, divergence and plateau: the rules, as small state machines.
 
 :class:`Monitor` is fed every step's training loss (:meth:`Monitor.on_step`) and
 every evaluation (:meth:`Monitor.on_eval`, an :class:`~.events.EvalEvent` or
 any object with the same per-class attributes) and returns the
 :class:`~.events.WarningEvent` objects to emit. It is plain Python + numpy,
-deterministic, and decides only from the numbers it is given.
+deterministic, and decides only from the numbers it is given. What a warning
+says (diagnosis, suggestions) is :mod:`.monitor_wording`; the thresholds are
+:mod:`.monitor_thresholds`, and why they have their values is
+``docs/adr/0002-monitor-thresholds.md``.
 
 Collapse rules (on the eval numbers exactly; "present" = ``true_fraction > 0``,
 "low" = ``pred_fraction < 0.1 * true_fraction``, "back" =
@@ -37,44 +40,23 @@ exponential moving average with ``beta = 0.95``, i.e. ~20 steps):
   next finite loss.
 - ``loss-diverging`` (blow-up): the median of the last 3 raw losses exceeds
   2.5x the loss of the untrained network (the first positive finite step's
-  loss) -- the updates make the network far worse than a random one. A fresh
-  network's loss varies from batch to batch only with the foreground in the
-  batch: in our runs at sane learning rates (sample, DRIVE, VOC; CE, focal,
-  Dice + CE) no step rose above 1.1x it, and for a flat prediction a Dice term
-  can at most double between a foreground-rich and an empty batch. At lr 100
-  and more the loss reached tens to thousands of times it within 3 steps
-  (at lr 10, 1.6x: the dead-network rule below catches those runs), before
-  the network died to a constant output that grad clipping and normalisation
-  keep at a bounded loss. Checked from the first step (warm-up included: that
-  is when it happens), once per run, and only for a network that started
-  untrained (not after a resume or a change of loss, whose scale differs).
-  The rise rule stays disarmed until the smoothed loss is back below the
-  untrained network's.
+  loss). Checked from the first step (warm-up included), once per run, and
+  only for a network that started untrained (not after a resume or a change
+  of loss). The rise rule stays disarmed until the smoothed loss is back
+  below the untrained network's.
 - ``loss-diverging`` (dead network): at 2 evaluations in a row after the
   warm-up, with at least two classes present in the labels, every class's
   probability spread (max minus min over the validation pixels) is under
-  1e-3 -- the network gives every pixel the same answer, so it is wrong on
-  one class at least -- while at an earlier evaluation some class spread at
-  least 0.01 (so blank images, on which any network answers the same
-  everywhere, never count). What is left of a network whose weights too large a step wrecked:
-  at lr 10 on the sample, the runs whose loss did not blow up died this way
-  (spread exactly 0, loss flat at what a constant guess scores), while a
-  plain-CE network that predicts no foreground still spreads 0.2-0.9.
-  Needs ``EvalEvent.prob_spread``; once per run.
+  1e-3, while at an earlier evaluation some class spread at least 0.01 (so
+  blank images never count). Needs ``EvalEvent.prob_spread``; once per run.
 - ``loss-diverging`` (rise): after ``loss_warmup_steps`` steps, both the EMA and the
   median of the last 10 raw losses exceed twice the lowest EMA seen after
-  warm-up, by more than 10 % of the loss level at the end of warm-up (so a
-  loss that has converged near 0 cannot "double" on noise). The median makes
-  one spiky batch harmless. Re-armed when the EMA falls below 1.5x its minimum.
+  warm-up, by more than 10 % of the loss level at the end of warm-up.
+  Re-armed when the EMA falls below 1.5x its minimum.
 - ``loss-plateau`` (conservative): the EMA has not improved by 2 % on its best
   value for ``plateau_steps`` steps, at least 2 evaluations have run after
   warm-up, and the last one is poor (mean foreground IoU < 0.3; a NaN IoU,
   i.e. no foreground anywhere, is not poor). Re-armed by a new best EMA.
-
-Every warning carries a diagnosis built from the evidence at hand (label
-fractions from the checker or the eval labels, the loss in use, the lr and the
-loss trend, how the max foreground probability moves) and ordered suggestions
-whose ``action`` the GUI/CLI applies (see :data:`~.events.ACTION_KEYS`).
 """
 
 from __future__ import annotations
@@ -86,39 +68,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .events import Suggestion, WarningEvent
+from .events import WarningEvent
+from .monitor_thresholds import (ALIVE_SPREAD, BLOWUP_FACTOR, BLOWUP_WINDOW, COLLAPSE_EVALS, DEAD_EVALS,
+                                 DEAD_SPREAD, LOW_FACTOR, RECOVER_FACTOR, SANE_LR, SINGLE_CLASS_TOL)
+from .monitor_wording import Diagnosis
 
-__all__ = [
-    "COLLAPSE_CODES",
-    "COLLAPSE_EVALS",
-    "LOSS_CODES",
-    "LOW_FACTOR",
-    "RECOVER_FACTOR",
-    "Monitor",
-]
-
-DEAD_SPREAD = 1e-3     # every class's probability spread under this: a dead network
-ALIVE_SPREAD = 0.01    # ... and it was alive once if some class spread this much
-DEAD_EVALS = 2
-BLOWUP_FACTOR = 2.5   # a loss above this times the untrained network's is a blow-up
-BLOWUP_WINDOW = 3     # ... as the median of this many steps
-SANE_LR = 1e-3        # the lr a blow-up suggestion goes down to (the trainer's default)
-LOW_FACTOR = 0.1       # a class is "low" below this times its true fraction
-RECOVER_FACTOR = 0.5   # ... and "back" at or above this times its true fraction
-COLLAPSE_EVALS = 3     # evaluations in a row
-SINGLE_CLASS_TOL = 1e-6
+__all__ = ["COLLAPSE_CODES", "LOSS_CODES", "Monitor"]
 
 COLLAPSE_CODES = ("collapse-background", "collapse-single-class", "class-never-predicted")
 LOSS_CODES = ("loss-nan", "loss-diverging", "loss-plateau")
-RECOVERED = "collapse-recovered"
-
-_LOSS_WORDS = {
-    "ce": "plain cross-entropy",
-    "weighted-ce": "class-weighted cross-entropy",
-    "dice": "soft Dice",
-    "focal": "focal loss",
-    "dice+ce": "Dice + cross-entropy",
-}
 
 
 @dataclass
@@ -130,22 +88,7 @@ class _Active:
     watch: frozenset
 
 
-def _pct(x: float) -> str:
-    if not math.isfinite(x):
-        return "n/a"
-    p = 100.0 * x
-    return f"{p:.2g} %" if 0 < p < 0.1 else f"{p:.1f} %"
-
-
-def _lr_str(x: float) -> str:
-    return f"{x:.2g}"
-
-
-def _round_lr(x: float) -> float:
-    return float(f"{x:.2g}")
-
-
-class Monitor:
+class Monitor(Diagnosis):
     """Collapse / divergence / plateau detection with diagnosis and suggestions.
 
     Parameters
@@ -307,15 +250,24 @@ class Monitor:
             if self._nan_armed:
                 self._nan_armed = False
                 out.append(self._loss_nan(step, "validation", float(val_loss)))
-
         self._evals_seen += 1
+        if not self._watch_output(step, ev, true_f, out):
+            return self._emit(out)  # still in the warm-up
+        self._evals_after_warmup += 1
+        fg_iou = [x for x in iou[1:] if math.isfinite(x)]
+        self._last_fg_iou = sum(fg_iou) / len(fg_iou) if fg_iou else math.inf
+        self._eval_log.append((step, pred_f, max_p))
+        return self._emit(out + self._collapse_rules(step, true_f, pred_f))
+
+    def _watch_output(self, step: int, ev: Any, true_f: tuple, out: list) -> bool:
+        """The dead-network rule (appends to ``out``); False while the evaluation is in the warm-up."""
         spread = getattr(ev, "prob_spread", None)
         spread = self._per_class(ev, "prob_spread") if spread is not None and len(spread) else None
         two_present = sum(1 for t in true_f if t > 0) >= 2  # one class only: a constant answer is right
         dead = spread is not None and two_present and all(x < DEAD_SPREAD for x in spread)  # NaN < x is False
         if self._evals_seen <= self.warmup_evals:
             self._was_alive |= spread is not None and any(x >= ALIVE_SPREAD for x in spread)
-            return self._emit(out)
+            return False
         self._dead_streak = self._dead_streak + 1 if dead else 0
         # a dead network that was alive, or dead from the start at an lr far above the usual range
         self._constant_now = dead and (self._was_alive or self.lr > 10 * SANE_LR)
@@ -325,11 +277,10 @@ class Monitor:
             self._lr_suspect = self._lr_suspect or f"The network's output became constant at step {step}"
             out.append(self._dead_network(step))
         self._was_alive |= spread is not None and any(x >= ALIVE_SPREAD for x in spread)
-        self._evals_after_warmup += 1
-        fg_iou = [x for x in iou[1:] if math.isfinite(x)]
-        self._last_fg_iou = sum(fg_iou) / len(fg_iou) if fg_iou else math.inf
-        self._eval_log.append((step, pred_f, max_p))
+        return True
 
+    def _collapse_rules(self, step: int, true_f: tuple, pred_f: tuple) -> list[WarningEvent]:
+        """Update the streaks; recoveries of active warnings first, then the warnings that start now."""
         C = self.num_classes
         present = [c for c in range(1, C) if true_f[c] > 0]   # NaN > 0 is False
         low = [c for c in present if pred_f[c] < LOW_FACTOR * true_f[c]]
@@ -341,8 +292,7 @@ class Monitor:
             self._low_streak[c] = self._low_streak[c] + 1 if c in low else 0
         self._bg_streak = self._bg_streak + 1 if all_low else 0
         self._single_streak = self._single_streak + 1 if single else 0
-
-        # 1. recoveries
+        out: list[WarningEvent] = []
         still: list[_Active] = []
         for a in self._active:
             back = tuple(c for c in sorted(a.watch)
@@ -352,8 +302,6 @@ class Monitor:
             else:
                 still.append(a)
         self._active = still
-
-        # 2. new warnings
         codes = {a.code for a in self._active}
         if self._bg_streak >= COLLAPSE_EVALS and "collapse-background" not in codes:
             classes = tuple(present)
@@ -370,7 +318,7 @@ class Monitor:
                 if self._low_streak[c] >= COLLAPSE_EVALS and c not in covered:
                     self._active.append(_Active("class-never-predicted", (c,), frozenset((c,))))
                     out.append(self._never_predicted(step, c, true_f, pred_f))
-        return self._emit(out)
+        return out
 
     # ------------------------------------------------------------- internals
 
@@ -423,201 +371,3 @@ class Monitor:
     def _emit(self, events: list[WarningEvent]) -> list[WarningEvent]:
         self.history.extend(events)
         return events
-
-    def _names(self, classes: Sequence[int]) -> str:
-        return ", ".join(self.class_names[c] for c in classes)
-
-    # diagnosis pieces ------------------------------------------------------
-
-    def _labels_evidence(self, true_f: tuple | None) -> str:
-        if self.checker_fractions is not None:
-            f, src = self.checker_fractions, "of labelled pixels (checker)"
-        elif true_f is not None:
-            f, src = true_f, "of labelled pixels in the validation set (checker not run)"
-        else:
-            return ""
-        fg = sum(x for x in f[1:] if math.isfinite(x))
-        text = f"Foreground is {_pct(fg)} {src}"
-        if self.num_classes > 2:
-            text += ": " + ", ".join(f"{self.class_names[c]} {_pct(f[c])}" for c in range(1, self.num_classes))
-        return text + "."
-
-    def _loss_evidence(self, imbalance: bool = False) -> str:
-        words = _LOSS_WORDS.get(self.loss_name, self.loss_name)
-        if imbalance and self.loss_name == "ce":
-            words += ", which an all-background prediction already scores well on when foreground is rare"
-        return f"Loss in use: {words}."
-
-    def _trend_evidence(self) -> str:
-        text = self._lr_trend_text()
-        if self._lr_suspect:
-            text += f" {self._lr_suspect}: the learning rate is the first suspect."
-        return text
-
-    def _lr_trend_text(self) -> str:
-        ema = self._ema_value()
-        if not math.isfinite(ema):
-            return f"Learning rate {_lr_str(self.lr)}."
-        trend = ""
-        if len(self._trend) >= 20:
-            then = self._trend[0][1]
-            r = ema / then if then > 0 else 1.0
-            trend = "falling" if r < 0.97 else "rising" if r > 1.03 else "flat"
-            trend = f", {trend} over the last {self._trend[-1][0] - self._trend[0][0]} steps"
-        lowest = f"; lowest {self._min_ema:.3g}" if math.isfinite(self._min_ema) else ""
-        return f"Learning rate {_lr_str(self.lr)}; smoothed training loss {ema:.3g}{trend}{lowest}."
-
-    def _prob_evidence(self, classes: Sequence[int]) -> tuple[str, str]:
-        """(text, kind) where kind is 'slow', 'collapsed', 'stuck' or '' (no data)."""
-        kinds, parts = [], []
-        for c in classes:
-            vals = [m[c] for (_, _, m) in list(self._eval_log)[-COLLAPSE_EVALS:] if math.isfinite(m[c])]
-            if not vals:
-                continue
-            first, last = vals[0], vals[-1]
-            if last < 0.5 and last - first > 0.05:
-                kind, words = "slow", "rising but below 0.5: learning is slow, not stuck"
-            elif last < 0.1:
-                kind, words = "collapsed", "flat near 0: the output has collapsed"
-            else:
-                kind, words = "stuck", "not rising"
-            seq = " → ".join(f"{v:.2f}" for v in vals)
-            parts.append(f"max probability of {self.class_names[c]} {seq} ({words})")
-            kinds.append(kind)
-        if not parts:
-            return "", ""
-        kind = "collapsed" if "collapsed" in kinds else "slow" if "slow" in kinds else "stuck"
-        text = "; ".join(parts)
-        return text[0].upper() + text[1:] + ".", kind
-
-    def _constant_evidence(self) -> str:
-        if not self._constant_now:
-            return ""
-        return ("The network now gives every pixel the same probabilities: it does not look at the image, "
-                "which is what too large steps leave behind.")
-
-    def _diagnosis(self, *parts: str) -> str:
-        return " ".join(p for p in parts if p)
-
-    # suggestions -----------------------------------------------------------
-
-    def _s_loss(self) -> list[Suggestion]:
-        if self.loss_name in ("ce", "weighted-ce"):
-            return [Suggestion("Switch the loss to Dice + CE", {"loss": "dice+ce"})]
-        return []
-
-    def _s_weights(self) -> list[Suggestion]:
-        if not self.uses_class_weights and self.loss_name != "dice":
-            return [Suggestion("Weight classes by median frequency", {"class_weights": "auto"})]
-        return []
-
-    def _s_lr(self, factor: float, at_most: float = math.inf) -> list[Suggestion]:
-        """Lower the lr by ``factor`` (and to ``at_most``); from far above the usual range, straight to the default."""
-        new = min(self.lr / factor, at_most)
-        new = _round_lr(SANE_LR if new > 10 * SANE_LR else new)
-        return [Suggestion(f"Lower the learning rate to {_lr_str(new)}", {"lr": new})]
-
-    def _s_lr_sane(self) -> list[Suggestion]:
-        """Lower the lr by 10x, and at least to the default that works on most data."""
-        return self._s_lr(10, at_most=SANE_LR)
-
-    def _s_checker(self) -> list[Suggestion]:
-        return [Suggestion("Open the label checker", {"open_checker": True})]
-
-    def _collapse_suggestions(self) -> tuple:
-        if self._lr_suspect or self._constant_now:  # the lr wrecked the network: that comes first
-            return tuple(self._s_lr_sane() + self._s_loss() + self._s_weights() + self._s_checker())
-        s = self._s_loss() + self._s_weights() + self._s_lr(3) + self._s_checker()
-        if self.checker_fractions is None:  # labels never checked: that comes first
-            s = s[-1:] + s[:-1]
-        return tuple(s)
-
-    # events ----------------------------------------------------------------
-
-    def _warning(self, step: int, code: str, message: str, diagnosis: str,
-                 suggestions: tuple, classes: tuple = ()) -> WarningEvent:
-        return WarningEvent(step=int(step), code=code, severity="warning", message=message,
-                            diagnosis=diagnosis, suggestions=suggestions, classes=classes)
-
-    def _collapse_background(self, step: int, classes: tuple, true_f: tuple, pred_f: tuple) -> WarningEvent:
-        detail = ", ".join(f"{self.class_names[c]} {_pct(pred_f[c])} vs {_pct(true_f[c])}" for c in classes)
-        msg = (f"Output collapsed to background: foreground predicted far below its share of the labels "
-               f"({detail}), {self._bg_streak} evaluations in a row.")
-        prob, _ = self._prob_evidence(classes)
-        diag = self._diagnosis(self._labels_evidence(true_f), self._loss_evidence(imbalance=True),
-                               self._trend_evidence(), prob, self._constant_evidence())
-        return self._warning(step, "collapse-background", msg, diag, self._collapse_suggestions(), classes)
-
-    def _collapse_single(self, step: int, k: int, true_f: tuple) -> WarningEvent:
-        msg = (f"Every pixel is predicted as {self.class_names[k]} (labels: {_pct(true_f[k])}), "
-               f"{self._single_streak} evaluations in a row.")
-        diag = self._diagnosis(
-            self._labels_evidence(true_f), self._loss_evidence(), self._trend_evidence(),
-            "A constant output that is not background usually means steps too large, class "
-            "weights too extreme, or inverted labels.")
-        sugg = self._s_lr(10) + self._s_loss() + self._s_checker()
-        return self._warning(step, "collapse-single-class", msg, diag, tuple(sugg), (k,))
-
-    def _never_predicted(self, step: int, c: int, true_f: tuple, pred_f: tuple) -> WarningEvent:
-        msg = (f"{self.class_names[c]} is almost never predicted: {_pct(pred_f[c])} of pixels vs "
-               f"{_pct(true_f[c])} in the labels, {self._low_streak[c]} evaluations in a row, "
-               "while other classes are predicted.")
-        prob, _ = self._prob_evidence((c,))
-        diag = self._diagnosis(self._labels_evidence(true_f), self._loss_evidence(imbalance=True),
-                               self._trend_evidence(), prob)
-        sugg = self._s_loss() + self._s_weights() + self._s_checker() + self._s_lr(3)
-        return self._warning(step, "class-never-predicted", msg, diag, tuple(sugg), (c,))
-
-    def _recovered(self, step: int, a: _Active, back: tuple, true_f: tuple, pred_f: tuple) -> WarningEvent:
-        detail = ", ".join(f"{self.class_names[c]} {_pct(pred_f[c])} vs {_pct(true_f[c])}" for c in back)
-        rest = sorted(set(a.watch) - set(back))
-        tail = f"; not yet back: {self._names(rest)}" if rest else ""
-        msg = f"{self._names(back)} predicted again ({detail}){tail}."
-        return WarningEvent(step=int(step), code=RECOVERED, severity="info", message=msg,
-                            diagnosis=f"Ends the {a.code} warning.", classes=back, clears=a.code)
-
-    def _loss_nan(self, step: int, which: str, value: float) -> WarningEvent:
-        msg = f"The {which} loss is {value} at step {step}: the weights are no longer numbers."
-        diag = self._diagnosis(
-            self._loss_evidence(), self._trend_evidence(),
-            "Usual causes: a learning rate too high for this loss, or NaN/Inf in an image "
-            "(the checker reports nan-image).")
-        sugg = self._s_lr(10) + self._s_checker()
-        return self._warning(step, "loss-nan", msg, diag, tuple(sugg))
-
-    def _loss_diverging(self, step: int, ema: float) -> WarningEvent:
-        msg = (f"The training loss is rising: smoothed {ema:.3g}, more than twice its lowest "
-               f"{self._min_ema:.3g}.")
-        diag = self._diagnosis(self._loss_evidence(), self._trend_evidence(),
-                               "A loss that climbs back up usually means the learning rate is too high.")
-        return self._warning(step, "loss-diverging", msg, diag, tuple(self._s_lr(10)))
-
-    def _loss_blowup(self, step: int, med: float) -> WarningEvent:
-        ref = self._untrained_loss
-        msg = (f"The training loss blew up: {med:.3g} at step {step} (median of the last {BLOWUP_WINDOW} "
-               f"steps), {med / ref:.3g}x the {ref:.3g} of the untrained network.")
-        diag = self._diagnosis(
-            self._loss_evidence(), self._lr_trend_text(),
-            "A loss above that of a random network means each update makes the network worse: the "
-            "learning rate is far too high. Such a run usually ends with a network that predicts one "
-            "constant output, however long it trains.")
-        return self._warning(step, "loss-diverging", msg, diag, tuple(self._s_lr_sane()))
-
-    def _dead_network(self, step: int) -> WarningEvent:
-        msg = (f"Training has broken down: for {self._dead_streak} evaluations the network has given every "
-               "pixel the same probabilities -- it no longer looks at the image.")
-        diag = self._diagnosis(
-            self._loss_evidence(), self._lr_trend_text(),
-            "Its output was not constant before: steps far too large have wrecked the weights, and the "
-            "loss now stays at what a constant guess scores. Lower the learning rate and start again.")
-        return self._warning(step, "loss-diverging", msg, diag, tuple(self._s_lr_sane()))
-
-    def _loss_plateau(self, step: int, ema: float) -> WarningEvent:
-        iou = self._last_fg_iou
-        msg = (f"The training loss has not improved for {step - self._best_step} steps "
-               f"(smoothed {ema:.3g}) and the foreground IoU is only {iou:.2f}.")
-        prob, _ = self._prob_evidence(range(1, self.num_classes))
-        diag = self._diagnosis(self._labels_evidence(None), self._loss_evidence(imbalance=True),
-                               self._trend_evidence(), prob)
-        sugg = self._s_loss() + self._s_weights() + self._s_lr(3) + self._s_checker()
-        return self._warning(step, "loss-plateau", msg, diag, tuple(sugg))

@@ -4,8 +4,8 @@
     classes, prob = predictor.predict(read_image("a.png"))   # HxW indices, CxHxW probabilities
     predict_paths("run/best.pt", ["images/"], "out/")         # palette PNG masks
 
-The image goes through exactly what training did (:func:`fcnstudio.train.data.
-image_to_model_input`: grey/RGB as the checkpoint's ``channels``, unit scale,
+The image goes through exactly what training did (:func:`fcnstudio.train.preprocess.image_to_model_input`:
+grey/RGB as the checkpoint's ``channels``, unit scale,
 per-image z-score). Images up to ``tile`` pixels a side go through the network
 whole (it pads to a multiple of ``2**depth`` itself); larger ones are cut into
 overlapping ``tile``-sized windows whose softmax outputs are averaged.
@@ -23,7 +23,7 @@ import torch
 
 from ..core.io import IMAGE_SUFFIXES, ImageReadError, read_image, write_mask
 from .checkpoint import CheckpointError, check_model, load_checkpoint, one_line, validate_checkpoint
-from .data import image_to_model_input
+from .preprocess import image_to_model_input
 from .models import build_model
 
 __all__ = ["Predictor", "PredictResult", "collect_images", "predict_paths", "predict_probs", "resolve_device"]

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from .config import TrainConfig
-from .trainer import Trainer, _default_threads
+from .build import default_threads
+from .trainer import Trainer
 
 __all__ = ["LRRangeResult", "OverfitResult", "lr_range_test", "overfit_one_batch"]
 
@@ -53,7 +54,7 @@ def _prepared(dataset, config: TrainConfig | None, project, check_result) -> Tra
 
 class _Threads:
     def __init__(self, n: int | None) -> None:
-        self.n = n or _default_threads()
+        self.n = n or default_threads()
 
     def __enter__(self):
         self.prev = torch.get_num_threads()
@@ -121,39 +122,9 @@ def overfit_one_batch(dataset, config: TrainConfig | None = None, *, project=Non
     on the batch reaches ``min_iou``. Stops early once every class of the batch
     is reproduced with an IoU of 0.95.
     """
-    stopped = _stopper(stop)
     t = _prepared(dataset, config, project, check_result)
-    cfg = t.config
-    with _Threads(cfg.num_threads):
-        rng = np.random.default_rng(t.seed_used)
-        images, masks = _fixed_batch(t, rng, max(cfg.batch_size, 2))
-        x = torch.from_numpy(images).to(t.device)
-        y = torch.from_numpy(masks).to(t.device)
-        opt = torch.optim.AdamW(t.model.parameters(), lr=cfg.lr, weight_decay=0.0)
-        losses: list[float] = []
-        t.model.train()
-        was_stopped = False
-        for i in range(steps):
-            if stopped():
-                was_stopped = True
-                break
-            for g in opt.param_groups:
-                g["lr"] = cfg.lr * min(1.0, (i + 1) / 10)
-            logits = t.model(x)
-            loss = t.loss_fn(logits, y)
-            v = float(loss.detach())
-            losses.append(v)
-            if progress is not None:
-                progress(i + 1, steps, v)
-            if not math.isfinite(v):
-                break
-            if i % 10 == 9 and _memorised(logits.detach().argmax(1).cpu().numpy(), masks, t, 0.95):
-                break  # every class of the batch reproduced almost exactly: nothing more to learn
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            pred = t.model(x).argmax(1).cpu().numpy()
+    with _Threads(t.config.num_threads):
+        losses, was_stopped, pred, masks = _train_on_one_batch(t, steps, progress, _stopper(stop))
     from .metrics import MetricAccumulator
 
     acc = MetricAccumulator(t.num_classes, t.ignore_index)
@@ -168,27 +139,68 @@ def overfit_one_batch(dataset, config: TrainConfig | None = None, *, project=Non
     all_pred = set(predicted) == set(present)
     missing = [names[c] for c in present if c not in predicted]
     what = f"the loss went from {first:.3g} to {last:.3g} in {len(losses)} steps"
-    if was_stopped:
-        verdict = f"Stopped after {len(losses)} steps ({what}); run it to the end for a verdict."
-    elif loss_ok and all_pred:
-        verdict = (f"The network can learn these labels: on one batch {what} and every class in it "
-                   f"({', '.join(names[c] for c in present)}) is predicted. If full training still predicts "
-                   "only background, look at the class balance, the loss and the learning rate over the "
-                   "whole dataset — the model, the loss and the labels themselves are fine.")
-    elif loss_ok:
-        verdict = (f"On one batch {what}, but {', '.join(missing)} is still not predicted. Even memorising "
-                   "a single batch fails for that class, so the problem is the model, the loss or the labels "
-                   "(a loss for imbalance such as dice+ce, class weights, or that class's masks), not the "
-                   "amount of data.")
-    else:
-        verdict = (f"The loss did not fall near zero on a single batch ({what}"
-                   + (f"; not predicted: {', '.join(missing)}" if missing else "")
-                   + "). The problem is the model, the loss or the labels — or the learning rate (run the "
-                   "LR range test) — not the amount of data.")
+    verdict = _overfit_verdict(was_stopped, loss_ok, all_pred, len(losses), what, [names[c] for c in present],
+                               missing)
     return OverfitResult(steps=len(losses), losses=np.asarray(losses, dtype=np.float64), initial_loss=first,
                          final_loss=last, class_names=names, classes_in_batch=present,
                          classes_predicted=predicted, iou=tuple(m.iou), loss_ok=loss_ok,
                          all_predicted=all_pred, stopped=was_stopped, verdict=verdict)
+
+
+def _train_on_one_batch(t: Trainer, steps: int, progress: Progress | None, stopped: Callable[[], bool]
+                        ) -> tuple[list[float], bool, np.ndarray, np.ndarray]:
+    """(losses, stopped, final prediction, masks) of up to ``steps`` steps on one fixed batch."""
+    cfg = t.config
+    rng = np.random.default_rng(t.seed_used)
+    images, masks = _fixed_batch(t, rng, max(cfg.batch_size, 2))
+    x = torch.from_numpy(images).to(t.device)
+    y = torch.from_numpy(masks).to(t.device)
+    opt = torch.optim.AdamW(t.model.parameters(), lr=cfg.lr, weight_decay=0.0)
+    losses: list[float] = []
+    t.model.train()
+    was_stopped = False
+    for i in range(steps):
+        if stopped():
+            was_stopped = True
+            break
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * min(1.0, (i + 1) / 10)
+        logits = t.model(x)
+        loss = t.loss_fn(logits, y)
+        v = float(loss.detach())
+        losses.append(v)
+        if progress is not None:
+            progress(i + 1, steps, v)
+        if not math.isfinite(v):
+            break
+        if i % 10 == 9 and _memorised(logits.detach().argmax(1).cpu().numpy(), masks, t, 0.95):
+            break  # every class of the batch reproduced almost exactly: nothing more to learn
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        pred = t.model(x).argmax(1).cpu().numpy()
+    return losses, was_stopped, pred, masks
+
+
+def _overfit_verdict(was_stopped: bool, loss_ok: bool, all_pred: bool, n_steps: int, what: str,
+                     present: list[str], missing: list[str]) -> str:
+    if was_stopped:
+        return f"Stopped after {n_steps} steps ({what}); run it to the end for a verdict."
+    if loss_ok and all_pred:
+        return (f"The network can learn these labels: on one batch {what} and every class in it "
+                f"({', '.join(present)}) is predicted. If full training still predicts "
+                "only background, look at the class balance, the loss and the learning rate over the "
+                "whole dataset — the model, the loss and the labels themselves are fine.")
+    if loss_ok:
+        return (f"On one batch {what}, but {', '.join(missing)} is still not predicted. Even memorising "
+                "a single batch fails for that class, so the problem is the model, the loss or the labels "
+                "(a loss for imbalance such as dice+ce, class weights, or that class's masks), not the "
+                "amount of data.")
+    return (f"The loss did not fall near zero on a single batch ({what}"
+            + (f"; not predicted: {', '.join(missing)}" if missing else "")
+            + "). The problem is the model, the loss or the labels — or the learning rate (run the "
+            "LR range test) — not the amount of data.")
 
 
 # ---------------------------------------------------------------- LR range test
@@ -215,44 +227,11 @@ def lr_range_test(dataset, config: TrainConfig | None = None, *, project=None, c
     """Sweep the learning rate exponentially from ``start_lr`` to ``end_lr``; see the module docstring."""
     if not (0 < start_lr < end_lr) or steps < 5:
         raise ValueError("need 0 < start_lr < end_lr and at least 5 steps")
-    stopped = _stopper(stop)
     t = _prepared(dataset, config, project, check_result)
     cfg = t.config
-    lrs, losses, smooth = [], [], []
-    ema, best = 0.0, math.inf
-    exploded_at = None
-    was_stopped = False
     with _Threads(cfg.num_threads):
-        rng = np.random.default_rng(t.seed_used)
-        opt = torch.optim.AdamW(t.model.parameters(), lr=start_lr, weight_decay=cfg.weight_decay)
-        t.model.train()
-        for i in range(steps):
-            if stopped():
-                was_stopped = True
-                break
-            lr = start_lr * (end_lr / start_lr) ** (i / (steps - 1))
-            for g in opt.param_groups:
-                g["lr"] = lr
-            images, masks = t.sampler.batch(rng, cfg.batch_size)
-            loss = t.loss_fn(t.model(torch.from_numpy(images).to(t.device)), torch.from_numpy(masks).to(t.device))
-            v = float(loss.detach())
-            if progress is not None:
-                progress(i + 1, steps, v)
-            if not math.isfinite(v):
-                exploded_at = lr
-                break
-            ema = beta * ema + (1 - beta) * v
-            s = ema / (1 - beta ** (i + 1))
-            lrs.append(lr)
-            losses.append(v)
-            smooth.append(s)
-            best = min(best, s)
-            if i > 5 and s > explode * best:
-                exploded_at = lr
-                break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        lrs, losses, smooth, exploded_at, was_stopped = _sweep(t, start_lr, end_lr, steps, beta, explode, progress,
+                                                               _stopper(stop))
     lrs_a, sm = np.asarray(lrs), np.asarray(smooth)
     suggested = steepest = min_lr = None
     if len(sm) >= 5:
@@ -277,3 +256,39 @@ def lr_range_test(dataset, config: TrainConfig | None = None, *, project=None, c
     return LRRangeResult(lrs=lrs_a, losses=np.asarray(losses), smoothed=sm, suggested_lr=suggested,
                          steepest_lr=steepest, min_loss_lr=min_lr, exploded_at=exploded_at,
                          stopped=was_stopped, verdict=verdict)
+
+
+def _sweep(t: Trainer, start_lr: float, end_lr: float, steps: int, beta: float, explode: float,
+           progress: Progress | None, stopped: Callable[[], bool]) -> tuple[list, list, list, float | None, bool]:
+    """(lrs, losses, smoothed losses, lr it blew up at, stopped) of the exponential sweep."""
+    cfg = t.config
+    lrs, losses, smooth = [], [], []
+    ema, best = 0.0, math.inf
+    rng = np.random.default_rng(t.seed_used)
+    opt = torch.optim.AdamW(t.model.parameters(), lr=start_lr, weight_decay=cfg.weight_decay)
+    t.model.train()
+    for i in range(steps):
+        if stopped():
+            return lrs, losses, smooth, None, True
+        lr = start_lr * (end_lr / start_lr) ** (i / (steps - 1))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        images, masks = t.sampler.batch(rng, cfg.batch_size)
+        loss = t.loss_fn(t.model(torch.from_numpy(images).to(t.device)), torch.from_numpy(masks).to(t.device))
+        v = float(loss.detach())
+        if progress is not None:
+            progress(i + 1, steps, v)
+        if not math.isfinite(v):
+            return lrs, losses, smooth, lr, False
+        ema = beta * ema + (1 - beta) * v
+        s = ema / (1 - beta ** (i + 1))
+        lrs.append(lr)
+        losses.append(v)
+        smooth.append(s)
+        best = min(best, s)
+        if i > 5 and s > explode * best:
+            return lrs, losses, smooth, lr, False
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return lrs, losses, smooth, None, False

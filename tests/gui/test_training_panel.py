@@ -50,7 +50,7 @@ def wait_finished(qtbot, panel, timeout=3000):
 def test_the_defaults_mirror_train_config():
     from fcnstudio.train import config
     from fcnstudio.train.config import TrainConfig
-    from fcnstudio.train.losses import LOSS_NAMES
+    from fcnstudio.train.config import LOSS_NAMES
     from fcnstudio.gui.training_settings import LOSSES
 
     cfg = TrainConfig()

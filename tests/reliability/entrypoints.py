@@ -374,7 +374,9 @@ def run_train_data(root: Path, placed: list[Placed], decodes: dict[str, bool]) -
     """The training loader: PairStore.load of every complete pair, then crops of those that load."""
     from fcnstudio.core.dataset import open_dataset
     from fcnstudio.core.project import load_project
-    from fcnstudio.train.data import CropSampler, PairStore, channel_mode
+    from fcnstudio.train.crops import CropSampler
+    from fcnstudio.train.data import PairStore
+    from fcnstudio.train.preprocess import channel_mode
 
     rep = Report("train-data")
     try:

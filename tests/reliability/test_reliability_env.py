@@ -70,7 +70,8 @@ def test_unreadable_file_is_reported_by_every_entry_point(sandbox, role, session
                 assert not s.editable or role == "image"
             if AVAILABLE["train-data"]:
                 from fcnstudio.core.project import load_project
-                from fcnstudio.train.data import DataError, PairStore
+                from fcnstudio.train.data import PairStore
+                from fcnstudio.train.errors import DataError
 
                 store = PairStore(ds, ds.complete_pairs, load_project(ds), "rgb")
                 with pytest.raises(DataError, match="p1.png"):

@@ -8,8 +8,11 @@ import pytest
 
 from fcnstudio.core.dataset import open_dataset
 from fcnstudio.core.project import load_project
-from fcnstudio.train.data import (CropSampler, DataError, PairStore, channel_mode, split_by_image,
-                                  train_ignore_index, unit_scale)
+from fcnstudio.train.crops import CropSampler
+from fcnstudio.train.data import PairStore, train_ignore_index
+from fcnstudio.train.errors import DataError
+from fcnstudio.train.preprocess import channel_mode, unit_scale
+from fcnstudio.train.split import split_by_image
 
 
 def _dataset(root, masks, images=None, project=None, image_ext=".png"):
@@ -162,7 +165,7 @@ def test_split_by_image_is_seeded_and_never_empty():
 
 
 def test_rgb_images_in_a_grey_dataset_become_grey_on_the_same_scale():
-    from fcnstudio.train.data import prepare_image
+    from fcnstudio.train.preprocess import prepare_image
     unit, mean, _ = prepare_image(np.full((4, 4, 3), 200, np.uint8), "grey")
     assert unit.shape == (4, 4, 1) and mean == pytest.approx(200 / 255)
     unit, _, _ = prepare_image(np.full((4, 4), 200, np.uint8), "rgb")

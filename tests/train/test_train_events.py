@@ -112,7 +112,8 @@ def _modules_loaded(code):
 
 def test_numpy_side_modules_import_neither_torch_nor_qt():
     mods = _modules_loaded("import fcnstudio.train.events, fcnstudio.train.metrics, "
-                           "fcnstudio.train.monitor, fcnstudio.train.augment")
+                           "fcnstudio.train.monitor, fcnstudio.train.augment, fcnstudio.train.plan, "
+                           "fcnstudio.train.cadence, fcnstudio.train.control")
     assert "torch" not in mods
     assert not any(m.startswith("PyQt") for m in mods)
 

@@ -1,0 +1,130 @@
+"""The data plan of a run: the labels checked, then which pairs train, validate, are evaluated and previewed.
+
+:func:`checked_project` runs the label pre-flight (or takes the caller's
+result) and refuses a dataset with error findings or fewer than two classes.
+
+:func:`plan_data` opens the :class:`~.data.PairStore` (grey/RGB as the
+resumed checkpoint says, else as most images are), scans every mask once, and
+splits by image (:func:`~.split.split_by_image`; a resumed run keeps its
+checkpoint's validation images). At most ``max_val_images`` validation
+images are scored at each evaluation: the preview images, then a seeded
+sample. Up to ``max_previews`` previews are chosen to show every class.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..core.dataset import Dataset
+from ..core.project import Project, load_project
+from .augment import AugmentConfig
+from .config import TrainConfig
+from .crops import CropSampler
+from .data import PairStore
+from .errors import DataError, Stopped
+from .preflight import PreflightError, PreflightResult, describe_errors, preflight
+from .preprocess import channel_mode
+from .split import split_by_image
+
+__all__ = ["DataPlan", "checked_project", "plan_data", "preview_indices"]
+
+
+@dataclass
+class DataPlan:
+    """Indices into :attr:`store` (pairs in dataset order)."""
+
+    store: PairStore
+    sampler: CropSampler
+    train_idx: list[int]
+    val_idx: list[int]
+    val_eval: list[int]      # the validation images scored at each evaluation
+    preview_idx: list[int]   # ... of which these are shown
+    steps_per_epoch: int
+    notes: list[str] = field(default_factory=list)
+
+
+def checked_project(dataset: Dataset, project: Project | None, result: PreflightResult | None, cfg: TrainConfig,
+                    stop: Callable[[], bool], progress: Callable[[int, int], None]
+                    ) -> tuple[Project, PreflightResult | None]:
+    """The project to train on (default: the dataset's fcnstudio.json) and the pre-flight result.
+
+    Raises :class:`~.preflight.PreflightError` for error findings, :class:`~.errors.DataError` for fewer than two
+    classes, :class:`~.errors.Stopped` when ``stop()`` interrupted the check."""
+    project = project if project is not None else load_project(dataset)
+    if result is None and cfg.preflight:
+        from ..core import checks
+        try:
+            result = preflight(dataset, None if project.inferred else project, cancel=stop, progress=progress)
+        except checks.CheckCancelled:
+            raise Stopped() from None
+    if result is not None:
+        if not result.ok:
+            raise PreflightError(describe_errors(dataset, result.errors), result.errors, result)
+        if project.inferred and result.project is not None:
+            project = result.project  # inferred from every mask, not a sample
+    if project.num_classes < 2:
+        raise DataError("the project has fewer than two classes; nothing to segment")
+    return project, result
+
+
+def plan_data(dataset: Dataset, project: Project, cfg: TrainConfig, resume: dict | None,
+              stop: Callable[[], bool], progress: Callable[[int, int], None]) -> DataPlan:
+    """Raises :class:`~.errors.DataError` for no usable pair, :class:`~.errors.Stopped` when ``stop()`` interrupted."""
+    pairs = list(dataset.complete_pairs)
+    if not pairs:
+        raise DataError(f"{dataset.root}: no image has a mask yet; annotate some images first")
+    skipped = len(dataset.pairs) - len(pairs)
+    mode = (resume or {}).get("channels") or channel_mode(dataset, pairs)
+    store = PairStore(dataset, pairs, project, mode, cfg.cache_mb, cfg.seed)
+    if not store.scan(stop=stop, progress=progress):
+        raise Stopped()
+    classes = [store.classes_in(i) for i in range(len(store))]
+    val_stems = (resume or {}).get("val_stems")
+    if val_stems:
+        train, val = _kept_split([p.stem for p in pairs], val_stems)
+    else:
+        train, val = split_by_image(len(pairs), cfg.val_fraction, cfg.seed, classes)
+    if len(val) > cfg.max_val_images:
+        keep = preview_indices(store, val, cfg.max_previews)
+        rest = [i for i in np.random.default_rng(cfg.seed).permutation(val).tolist() if i not in keep]
+        val_eval = sorted(keep + rest[: cfg.max_val_images - len(keep)])
+    else:
+        val_eval = list(val)
+    sampler = CropSampler(store, train, cfg.crop_size, cfg.fg_fraction, AugmentConfig() if cfg.augment else None)
+    notes = [f"{skipped} pair{'s' if skipped != 1 else ''} without image or mask left out"] if skipped else []
+    return DataPlan(store=store, sampler=sampler, train_idx=train, val_idx=val, val_eval=val_eval,
+                    preview_idx=preview_indices(store, val_eval, cfg.max_previews),
+                    steps_per_epoch=max(1, math.ceil(sampler.crops_per_epoch() / cfg.batch_size)), notes=notes)
+
+
+def _kept_split(stems: Sequence[str], val_stems: Sequence[str]) -> tuple[list[int], list[int]]:
+    """The split a resumed checkpoint recorded, for the pairs still there."""
+    index = {s: i for i, s in enumerate(stems)}
+    val = sorted(index[s] for s in val_stems if s in index)
+    train = [i for i in range(len(stems)) if i not in set(val)] or list(range(len(stems)))
+    return train, val or train[:1]
+
+
+def preview_indices(store: PairStore, val: Sequence[int], k: int) -> list[int]:
+    """Up to ``k`` validation images that together show every class (greedy cover)."""
+    if k == 0:
+        return []
+    chosen: list[int] = []
+    covered: set[int] = set()
+    pool = list(val)
+    while pool and len(chosen) < k:
+        best = max(pool, key=lambda i: (len(store.classes_in(i) - covered), -pool.index(i)))
+        if not store.classes_in(best) - covered and chosen:
+            break
+        chosen.append(best)
+        covered |= store.classes_in(best)
+        pool.remove(best)
+    for i in pool:
+        if len(chosen) >= k:
+            break
+        chosen.append(i)
+    return sorted(chosen)
