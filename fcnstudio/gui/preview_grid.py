@@ -161,9 +161,6 @@ class PreviewGrid(QWidget):
     def heat_class(self) -> int:
         return max(0, self.class_box.currentIndex())
 
-    def set_heat_class(self, index: int) -> None:
-        self.class_box.setCurrentIndex(index)
-
     def clear(self) -> None:
         self.previews = ()
         for row in self.tiles:
