@@ -77,9 +77,8 @@ def test_16bit_masks_use_the_argb_overlay(make_window, tmp_path):
     np.testing.assert_array_equal(w.canvas.overlay_colors(), reference_overlay(s.mask, w.canvas.overlay.lut, False))
 
 
-def test_an_edit_repaints_only_its_region(window, qtbot, monkeypatch):
+def test_an_edit_repaints_only_its_region(window, monkeypatch):
     canvas = window.canvas
-    qtbot.wait(50)
     updates = []
     original = canvas.update
 
