@@ -23,12 +23,11 @@ from PyQt6.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit, QSizePoli
 from fcnstudio.core.edits import Rect
 from fcnstudio.gui.app import observe
 from fcnstudio.gui.canvas_arrays import auto_levels, to_display, value_range
-from fcnstudio.gui.mask_overlay import MaskOverlay, qimage
+from fcnstudio.gui.mask_overlay import MaskOverlay
+from fcnstudio.gui.qimage import qimage
 
 MIN_SCALE, MAX_SCALE = 1 / 64, 64.0
 BACKGROUND = QColor(38, 38, 42)
-#: QImage format of a display array by its channel count
-_FORMATS = {1: QImage.Format.Format_Grayscale8, 3: QImage.Format.Format_RGB888, 4: QImage.Format.Format_RGBA8888}
 
 
 class Canvas(QWidget):
@@ -108,9 +107,8 @@ class Canvas(QWidget):
         if image is None:
             self._image_buf = self._image = None
             return
-        buf = to_display(image, self.levels)
-        self._image_buf = buf
-        self._image = qimage(buf, _FORMATS[1 if buf.ndim == 2 else buf.shape[2]])
+        self._image_buf = to_display(image, self.levels)
+        self._image = qimage(self._image_buf)
 
     def set_levels(self, low: float, high: float) -> None:
         """Contrast of a 16-bit or float image: ``low``..``high`` shown as black..white."""

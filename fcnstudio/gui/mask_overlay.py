@@ -15,12 +15,7 @@ from PyQt6.QtGui import QImage
 
 from fcnstudio.core.edits import Rect
 from fcnstudio.gui.canvas_arrays import build_lut, contour_edges, grown
-
-
-def qimage(buf: np.ndarray, fmt: QImage.Format) -> QImage:
-    """A QImage over ``buf``'s memory (``buf`` must outlive it)."""
-    h, w = buf.shape[:2]
-    return QImage(buf.data, w, h, buf.strides[0], fmt)
+from fcnstudio.gui.qimage import qimage
 
 
 class MaskOverlay:
