@@ -131,10 +131,6 @@ class Canvas(QWidget):
         if update:
             self.update()
 
-    def overlay_colors(self) -> np.ndarray | None:
-        """The overlay as ARGB32 values (uint32, one per mask pixel): what the canvas draws."""
-        return self.overlay.colors()
-
     def _on_mask_changed(self, rect: Rect | None) -> None:
         if rect is None or not self.overlay.shows(self.session.mask):
             self.rebuild_overlay()

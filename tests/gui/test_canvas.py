@@ -51,9 +51,9 @@ def test_overlay_follows_edits_and_undo(window, contours):
     canvas.set_contours(contours)
     window.tool_state.set(tool=Tool.BRUSH, current_class=2, brush_size=7)
     drag(canvas, [(3, 3), (30, 20), (45, 25)])
-    np.testing.assert_array_equal(canvas.overlay_colors(), reference_overlay(s.mask, canvas.overlay.lut, contours))
+    np.testing.assert_array_equal(canvas.overlay.colors(), reference_overlay(s.mask, canvas.overlay.lut, contours))
     window.undo_action.trigger()
-    np.testing.assert_array_equal(canvas.overlay_colors(), reference_overlay(s.mask, canvas.overlay.lut, contours))
+    np.testing.assert_array_equal(canvas.overlay.colors(), reference_overlay(s.mask, canvas.overlay.lut, contours))
 
 
 def test_16bit_masks_use_the_argb_overlay(make_window, tmp_path):
@@ -74,7 +74,7 @@ def test_16bit_masks_use_the_argb_overlay(make_window, tmp_path):
     w.tool_state.set(tool=Tool.BRUSH, current_class=300, brush_size=5)
     drag(w.canvas, [(20, 20), (25, 25)])
     assert (s.mask[20:24, 20:24] == 300).all()
-    np.testing.assert_array_equal(w.canvas.overlay_colors(), reference_overlay(s.mask, w.canvas.overlay.lut, False))
+    np.testing.assert_array_equal(w.canvas.overlay.colors(), reference_overlay(s.mask, w.canvas.overlay.lut, False))
 
 
 def test_an_edit_repaints_only_its_region(window, monkeypatch):

@@ -239,9 +239,9 @@ def test_class_visibility_and_opacity(window):
     item = window.classes.tree.topLevelItem(1)
     item.setCheckState(0, Qt.CheckState.Unchecked)
     assert 1 in canvas.hidden_classes
-    assert (canvas.overlay_colors()[window.session.mask == 1] == 0).all()
+    assert (canvas.overlay.colors()[window.session.mask == 1] == 0).all()
     item.setCheckState(0, Qt.CheckState.Checked)
-    assert (canvas.overlay_colors()[window.session.mask == 1] != 0).all()
+    assert (canvas.overlay.colors()[window.session.mask == 1] != 0).all()
     window.toolbar.opacity.setValue(20)
     assert abs(canvas.opacity - 0.2) < 1e-6
 
