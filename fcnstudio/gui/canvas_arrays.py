@@ -49,8 +49,10 @@ def grown(rect: Rect, shape: tuple[int, int]) -> Rect:
 
 def contour_edges(mask: np.ndarray, rect: Rect) -> np.ndarray:
     """Bool array over ``rect``: pixels with a 4-neighbour of another value."""
-    around = grown(rect, mask.shape)
-    m = mask[around.slices]
+    h, w = mask.shape  # the one-pixel border around ``rect`` as plain ints (this runs on every edit)
+    Y0, X0 = max(0, rect.y0 - 1), max(0, rect.x0 - 1)
+    Y1, X1 = min(h, rect.y1 + 1), min(w, rect.x1 + 1)
+    m = mask[Y0:Y1, X0:X1]
     edge = np.zeros(m.shape, bool)
     d = m[1:, :] != m[:-1, :]
     edge[1:, :] |= d
@@ -58,8 +60,7 @@ def contour_edges(mask: np.ndarray, rect: Rect) -> np.ndarray:
     d = m[:, 1:] != m[:, :-1]
     edge[:, 1:] |= d
     edge[:, :-1] |= d
-    dy, dx = rect.y0 - around.y0, rect.x0 - around.x0
-    return edge[dy : dy + rect.height, dx : dx + rect.width]
+    return edge[rect.y0 - Y0 : rect.y0 - Y0 + rect.height, rect.x0 - X0 : rect.x0 - X0 + rect.width]
 
 
 def auto_levels(image: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
