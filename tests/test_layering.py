@@ -26,3 +26,9 @@ def test_core_imports_neither_torch_nor_qt():
 def test_train_imports_no_qt():
     mods = _modules_after("; ".join(f"import {m}" for m in ["fcnstudio.train", *_package_modules("train")]))
     assert "PyQt6" not in mods
+
+
+def test_the_canvas_array_math_imports_no_qt():
+    """The canvas's numpy helpers are tested and reused without a window."""
+    mods = _modules_after("import fcnstudio.gui.canvas_arrays")
+    assert "PyQt6" not in mods

@@ -2,12 +2,8 @@
 
 The canvas owns no data: it shows ``session.image`` and ``session.mask`` and
 keeps only view state (zoom, pan, opacity, contrast) and what ``paintEvent``
-draws: the image as a QImage, and the mask overlay through a class-colour
-lookup table (alpha 0 for background and hidden classes; opacity through the
-painter). For an 8-bit mask the overlay is an Indexed8 QImage over the mask's
-own memory with the LUT as its colour table: nothing to build on load and
-nothing to recompute on an edit. A 16-bit mask goes through an ARGB32 buffer
-(numpy LUT), and contours through a buffer of edge pixels; both are
+draws: the image as a QImage, and the mask overlay (:class:`MaskOverlay`,
+alpha 0 for background and hidden classes; opacity through the painter),
 recomputed only in an edit's dirty rectangle. Every edit repaints only the
 widget rectangle over its dirty rectangle.
 
@@ -26,106 +22,12 @@ from PyQt6.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit, QSizePoli
 
 from fcnstudio.core.edits import Rect
 from fcnstudio.gui.app import observe
+from fcnstudio.gui.canvas_arrays import auto_levels, to_display, value_range
+from fcnstudio.gui.mask_overlay import MaskOverlay
+from fcnstudio.gui.qimage import qimage
 
 MIN_SCALE, MAX_SCALE = 1 / 64, 64.0
-IGNORE_COLOR = (224, 224, 192)
-NO_CLASS_COLOR = (255, 0, 255)
 BACKGROUND = QColor(38, 38, 42)
-
-
-# ---------------------------------------------------------------------- pure helpers
-
-
-def build_lut(colors, size: int, *, hidden=(), ignore_index: int | None = None) -> np.ndarray:
-    """uint32 ARGB32 (premultiplied, alpha 0 or 255) colour for each mask value.
-
-    Class 0 (background) and hidden classes are transparent; the ignore value
-    is light grey; values with no class are magenta.
-    """
-    lut = np.full(size, _argb(NO_CLASS_COLOR), np.uint32)
-    for i, c in enumerate(colors[:size]):
-        lut[i] = _argb(c)
-    if ignore_index is not None and ignore_index < size:
-        lut[ignore_index] = _argb(IGNORE_COLOR)
-    lut[0] = 0
-    for i in hidden:
-        if 0 <= i < size:
-            lut[i] = 0
-    return lut
-
-
-def _argb(c) -> int:
-    r, g, b = (int(v) for v in c[:3])
-    return (255 << 24) | (r << 16) | (g << 8) | b
-
-
-def contour_edges(mask: np.ndarray, rect: Rect) -> np.ndarray:
-    """Bool array over ``rect``: pixels with a 4-neighbour of another value."""
-    h, w = mask.shape
-    Y0, X0 = max(0, rect.y0 - 1), max(0, rect.x0 - 1)
-    Y1, X1 = min(h, rect.y1 + 1), min(w, rect.x1 + 1)
-    m = mask[Y0:Y1, X0:X1]
-    edge = np.zeros(m.shape, bool)
-    d = m[1:, :] != m[:-1, :]
-    edge[1:, :] |= d
-    edge[:-1, :] |= d
-    d = m[:, 1:] != m[:, :-1]
-    edge[:, 1:] |= d
-    edge[:, :-1] |= d
-    return edge[rect.y0 - Y0 : rect.y0 - Y0 + rect.height, rect.x0 - X0 : rect.x0 - X0 + rect.width]
-
-
-def auto_levels(image: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
-    """The ``low``/``high`` percentiles of an image's values (all channels)."""
-    if image.dtype == np.uint16:
-        hist = np.bincount(image.ravel(), minlength=65536)
-        cum = np.cumsum(hist)
-        total = cum[-1]
-        lo = int(np.searchsorted(cum, total * low / 100.0))
-        hi = int(np.searchsorted(cum, total * high / 100.0))
-    else:
-        flat = image.ravel()
-        if flat.size > 2_000_000:
-            flat = flat[:: flat.size // 1_000_000]
-        flat = flat[np.isfinite(flat)] if flat.dtype.kind == "f" else flat
-        if flat.size == 0:
-            return 0.0, 1.0
-        lo, hi = (float(v) for v in np.percentile(flat, [low, high]))
-    if hi <= lo:
-        hi = lo + 1
-    return float(lo), float(hi)
-
-
-def to_display(image: np.ndarray, levels: tuple[float, float] | None = None) -> tuple[np.ndarray, QImage.Format]:
-    """An 8-bit, C-contiguous array for a QImage, and its format.
-
-    8-bit images are shown as they are; other depths through ``levels``
-    (values ``lo``..``hi`` stretched to 0..255).
-    """
-    if image.ndim == 3 and image.shape[2] == 2:
-        image = image[:, :, 0]
-    if image.dtype != np.uint8:
-        lo, hi = levels if levels is not None else auto_levels(image)
-        if image.dtype == np.uint16:
-            ramp = (np.arange(65536, dtype=np.float32) - lo) * (255.0 / (hi - lo))
-            image = np.take(np.clip(ramp, 0, 255).astype(np.uint8), image)
-        else:
-            scaled = (np.nan_to_num(image.astype(np.float32)) - lo) * (255.0 / (hi - lo))
-            image = np.clip(scaled, 0, 255).astype(np.uint8)
-    image = np.ascontiguousarray(image)
-    if image.ndim == 2:
-        return image, QImage.Format.Format_Grayscale8
-    if image.shape[2] == 3:
-        return image, QImage.Format.Format_RGB888
-    return np.ascontiguousarray(image[:, :, :4]), QImage.Format.Format_RGBA8888
-
-
-def _qimage(buf: np.ndarray, fmt: QImage.Format) -> QImage:
-    h, w = buf.shape[:2]
-    return QImage(buf.data, w, h, buf.strides[0], fmt)
-
-
-# ---------------------------------------------------------------------- widget
 
 
 class Canvas(QWidget):
@@ -157,10 +59,7 @@ class Canvas(QWidget):
         self.level_range: tuple[float, float] | None = None
         self._image_buf = None
         self._image: QImage | None = None
-        self._overlay_buf = None
-        self._overlay: QImage | None = None
-        self._mask_ref = None
-        self._lut = np.zeros(256, np.uint32)
+        self.overlay = MaskOverlay()
         self._shape: tuple[int, int] | None = None
         self._mouse: QPointF | None = None
         self._pan_from: QPointF | None = None
@@ -186,8 +85,7 @@ class Canvas(QWidget):
         self.levels = self.level_range = None
         if image is not None and image.dtype != np.uint8:
             self.levels = auto_levels(image)
-            finite = image[np.isfinite(image)] if image.dtype.kind == "f" else image
-            self.level_range = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            self.level_range = value_range(image)
         self._rebuild_image()
         self.rebuild_overlay(update=False)
         if shape != self._shape:
@@ -209,9 +107,8 @@ class Canvas(QWidget):
         if image is None:
             self._image_buf = self._image = None
             return
-        buf, fmt = to_display(image, self.levels)
-        self._image_buf = buf
-        self._image = _qimage(buf, fmt)
+        self._image_buf = to_display(image, self.levels)
+        self._image = qimage(self._image_buf)
 
     def set_levels(self, low: float, high: float) -> None:
         """Contrast of a 16-bit or float image: ``low``..``high`` shown as black..white."""
@@ -229,63 +126,16 @@ class Canvas(QWidget):
             self.set_levels(*auto_levels(self.session.image))
 
     def rebuild_overlay(self, update: bool = True) -> None:
-        """Rebuild the colour table and the overlay (new mask, classes, visibility or contours)."""
-        mask, project = self.session.mask, self.session.project
-        self._mask_ref = mask
-        if mask is None or project is None:
-            self._overlay_buf = self._overlay = None
-        else:
-            self._lut = build_lut(project.colors, 256 if mask.dtype == np.uint8 else 65536,
-                                  hidden=self.hidden_classes, ignore_index=project.ignore_index)
-            h, w = mask.shape
-            if mask.dtype == np.uint8:
-                # The QImage shows the mask's own memory through the colour table: zero copy.
-                src = mask
-                if self.contours:
-                    src = np.zeros((h, w), np.uint8)
-                    self._overlay_buf = src
-                    self._paint_overlay(Rect(0, 0, h, w))
-                else:
-                    self._overlay_buf = mask
-                self._overlay = _qimage(src, QImage.Format.Format_Indexed8)
-                self._overlay.setColorTable([int(v) for v in self._lut])
-            else:
-                if self._overlay_buf is None or self._overlay_buf.shape != (h, w) or self._overlay_buf.dtype != np.uint32:
-                    self._overlay_buf = np.empty((h, w), np.uint32)
-                    self._overlay = _qimage(self._overlay_buf, QImage.Format.Format_ARGB32_Premultiplied)
-                self._paint_overlay(Rect(0, 0, h, w))
+        """Rebuild the overlay (new mask, classes, visibility or contours)."""
+        self.overlay.build(self.session.mask, self.session.project, self.hidden_classes, self.contours)
         if update:
             self.update()
 
-    def _paint_overlay(self, rect: Rect) -> None:
-        """Recompute the overlay in ``rect`` (ARGB through the LUT, or the contour copy of an 8-bit mask)."""
-        mask = self.session.mask
-        sub = mask[rect.slices]
-        out = self._overlay_buf[rect.slices]
-        if out.dtype == np.uint8:  # contours of an 8-bit mask: the class where it borders another
-            np.copyto(out, sub)
-            out[~contour_edges(mask, rect)] = 0
-            return
-        np.take(self._lut, sub, out=out, mode="clip")
-        if self.contours:
-            out[~contour_edges(mask, rect)] = 0
-
-    def overlay_colors(self) -> np.ndarray | None:
-        """The overlay as ARGB32 values (uint32, one per mask pixel): what the canvas draws."""
-        if self._overlay_buf is None:
-            return None
-        return self._overlay_buf if self._overlay_buf.dtype == np.uint32 else self._lut[self._overlay_buf]
-
     def _on_mask_changed(self, rect: Rect | None) -> None:
-        mask = self.session.mask
-        if self._overlay is None or rect is None or mask is not self._mask_ref:
+        if rect is None or not self.overlay.shows(self.session.mask):
             self.rebuild_overlay()
             return
-        if self.contours:  # a pixel's edge status depends on its neighbours
-            h, w = mask.shape
-            rect = Rect(max(0, rect.y0 - 1), max(0, rect.x0 - 1), min(h, rect.y1 + 1), min(w, rect.x1 + 1))
-        if self._overlay_buf is not mask:  # an 8-bit mask without contours is drawn as it is
-            self._paint_overlay(rect)
+        rect = self.overlay.refresh(rect)
         if self.mask_visible:
             self.update(self.widget_rect(rect))
 
@@ -400,15 +250,16 @@ class Canvas(QWidget):
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.scale < 1)
             p.drawImage(QRectF(src), self._image, QRectF(src))
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        if self._mask_ref is not self.session.mask:  # replaced without an event: never draw freed memory
+        overlay = self.overlay
+        if overlay.mask is not self.session.mask:  # replaced without an event: never draw freed memory
             self.rebuild_overlay(update=False)
-        if self._overlay is not None and self.mask_visible and self.opacity > 0:
-            h, w = self._overlay_buf.shape
+        if overlay.image is not None and self.mask_visible and self.opacity > 0:
+            h, w = overlay.buf.shape
             m = src.intersected(QRect(0, 0, w, h))
             if not m.isEmpty():
                 # thin outlines need more weight than filled regions to stay visible
                 p.setOpacity(0.5 + self.opacity / 2 if self.contours else self.opacity)
-                p.drawImage(QRectF(m), self._overlay, QRectF(m))
+                p.drawImage(QRectF(m), overlay.image, QRectF(m))
                 p.setOpacity(1.0)
         p.resetTransform()
         if self.controller is not None:
@@ -433,15 +284,7 @@ class Canvas(QWidget):
             p.drawEllipse(self._mouse, rr, rr)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
 
-    @property
-    def mouse_position(self) -> QPointF | None:
-        """Last mouse position in widget coordinates (None when outside)."""
-        return self._mouse
-
     # ------------------------------------------------------------------ input
-
-    def _image_point(self, pos: QPointF) -> tuple[float, float]:
-        return self.to_image(pos)
 
     def _emit_cursor(self, pos: QPointF) -> None:
         x, y = self.to_image(pos)
@@ -469,7 +312,7 @@ class Canvas(QWidget):
             self._update_cursor()
             return
         if self.controller is not None and self._shape is not None:
-            self.controller.press(*self._image_point(pos), event.button(), event.modifiers())
+            self.controller.press(*self.to_image(pos), event.button(), event.modifiers())
 
     def mouseMoveEvent(self, event) -> None:
         pos = event.position()
@@ -478,7 +321,7 @@ class Canvas(QWidget):
             self._pan_from = pos
             self.pan_by(d.x(), d.y())
         elif self.controller is not None and self._shape is not None:
-            self.controller.move(*self._image_point(pos), event.buttons())
+            self.controller.move(*self.to_image(pos), event.buttons())
         self._move_mouse(pos)
         self._emit_cursor(pos)
 
@@ -488,11 +331,11 @@ class Canvas(QWidget):
             self._update_cursor()
             return
         if self.controller is not None and self._shape is not None:
-            self.controller.release(*self._image_point(event.position()), event.button())
+            self.controller.release(*self.to_image(event.position()), event.button())
 
     def mouseDoubleClickEvent(self, event) -> None:
         if self.controller is not None and self._shape is not None and event.button() == Qt.MouseButton.LeftButton:
-            if self.controller.double_click(*self._image_point(event.position())):
+            if self.controller.double_click(*self.to_image(event.position())):
                 return
         self.mousePressEvent(event)
 

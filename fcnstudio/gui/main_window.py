@@ -25,7 +25,7 @@ from fcnstudio.gui.canvas import Canvas
 from fcnstudio.gui.checker_panel import install_checker
 from fcnstudio.gui.mask_banner import MaskBanner
 from fcnstudio.gui.pair_list import PairList
-from fcnstudio.gui.palette import ClassesPanel
+from fcnstudio.gui.classes_panel import ClassesPanel
 from fcnstudio.gui.recovery_dialog import install_recovery
 from fcnstudio.gui.shortcuts_dialog import ShortcutsDialog
 from fcnstudio.gui.tools import ToolBar, ToolController, ToolState

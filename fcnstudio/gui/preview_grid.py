@@ -12,8 +12,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtGui import QImage, QPixmap
+from PyQt6.QtGui import QPixmap
 from PyQt6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from fcnstudio.gui.qimage import qimage
 
 __all__ = ["PreviewGrid", "colour_lut", "heat_lut", "mask_rgb"]
 
@@ -60,16 +62,6 @@ def _shrink(a: np.ndarray, step: int) -> np.ndarray:
     return a[..., ::step, ::step] if step > 1 else a
 
 
-def _qimage(a: np.ndarray) -> QImage:
-    a = np.ascontiguousarray(a)
-    h, w = a.shape[:2]
-    if a.ndim == 2:
-        img = QImage(a.data, w, h, a.strides[0], QImage.Format.Format_Grayscale8)
-    else:
-        img = QImage(a.data, w, h, a.strides[0], QImage.Format.Format_RGB888)
-    return img.copy()  # own the pixels: ``a`` goes away
-
-
 class _Tile(QLabel):
     clicked = pyqtSignal()
 
@@ -87,8 +79,8 @@ class _Tile(QLabel):
 
     def show_array(self, a: np.ndarray, smooth: bool) -> None:
         mode = Qt.TransformationMode.SmoothTransformation if smooth else Qt.TransformationMode.FastTransformation
-        pm = QPixmap.fromImage(_qimage(a)).scaled(self.width(), self.height(),
-                                                  Qt.AspectRatioMode.KeepAspectRatio, mode)
+        image = qimage(np.ascontiguousarray(a)).copy()  # own the pixels: ``a`` goes away
+        pm = QPixmap.fromImage(image).scaled(self.width(), self.height(), Qt.AspectRatioMode.KeepAspectRatio, mode)
         self.setPixmap(pm)
 
 
@@ -160,9 +152,6 @@ class PreviewGrid(QWidget):
     @property
     def heat_class(self) -> int:
         return max(0, self.class_box.currentIndex())
-
-    def set_heat_class(self, index: int) -> None:
-        self.class_box.setCurrentIndex(index)
 
     def clear(self) -> None:
         self.previews = ()

@@ -11,7 +11,7 @@ from PIL import Image
 from PyQt6.QtCore import QRect
 
 from fcnstudio.core.edits import Rect
-from fcnstudio.gui.canvas import auto_levels, build_lut, contour_edges, to_display
+from fcnstudio.gui.canvas_arrays import auto_levels, build_lut, contour_edges, to_display
 from fcnstudio.gui.tools import Tool
 
 
@@ -41,7 +41,7 @@ def test_auto_levels_and_display_of_16bit():
     img = np.arange(10000, dtype=np.uint16).reshape(100, 100)
     lo, hi = auto_levels(img)
     assert 40 <= lo <= 60 and 9940 <= hi <= 9960
-    buf, _ = to_display(img, (lo, hi))
+    buf = to_display(img, (lo, hi))
     assert buf.dtype == np.uint8 and buf[0, 0] == 0 and buf[-1, -1] == 255
 
 
@@ -51,9 +51,9 @@ def test_overlay_follows_edits_and_undo(window, contours):
     canvas.set_contours(contours)
     window.tool_state.set(tool=Tool.BRUSH, current_class=2, brush_size=7)
     drag(canvas, [(3, 3), (30, 20), (45, 25)])
-    np.testing.assert_array_equal(canvas.overlay_colors(), reference_overlay(s.mask, canvas._lut, contours))
+    np.testing.assert_array_equal(canvas.overlay.colors(), reference_overlay(s.mask, canvas.overlay.lut, contours))
     window.undo_action.trigger()
-    np.testing.assert_array_equal(canvas.overlay_colors(), reference_overlay(s.mask, canvas._lut, contours))
+    np.testing.assert_array_equal(canvas.overlay.colors(), reference_overlay(s.mask, canvas.overlay.lut, contours))
 
 
 def test_16bit_masks_use_the_argb_overlay(make_window, tmp_path):
@@ -74,12 +74,11 @@ def test_16bit_masks_use_the_argb_overlay(make_window, tmp_path):
     w.tool_state.set(tool=Tool.BRUSH, current_class=300, brush_size=5)
     drag(w.canvas, [(20, 20), (25, 25)])
     assert (s.mask[20:24, 20:24] == 300).all()
-    np.testing.assert_array_equal(w.canvas.overlay_colors(), reference_overlay(s.mask, w.canvas._lut, False))
+    np.testing.assert_array_equal(w.canvas.overlay.colors(), reference_overlay(s.mask, w.canvas.overlay.lut, False))
 
 
-def test_an_edit_repaints_only_its_region(window, qtbot, monkeypatch):
+def test_an_edit_repaints_only_its_region(window, monkeypatch):
     canvas = window.canvas
-    qtbot.wait(50)
     updates = []
     original = canvas.update
 

@@ -59,7 +59,7 @@ def test_brush_drag_paints_exactly_the_stroke_and_undo_redo_are_exact(window):
     window.redo_action.trigger()
     np.testing.assert_array_equal(s.mask, after)
     # the overlay shown is the mask through the colour table
-    assert (window.canvas.overlay_colors()[after == 2] == window.canvas._lut[2]).all()
+    assert (window.canvas.overlay.colors()[after == 2] == window.canvas.overlay.lut[2]).all()
 
 
 def test_one_undo_step_per_stroke(window):

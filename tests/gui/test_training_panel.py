@@ -88,9 +88,10 @@ def test_pause_holds_the_run_and_resume_continues(win, qtbot):
     qtbot.waitUntil(lambda: len(panel.plot.steps) >= 3, timeout=60000)
     panel.pause_button.click()
     assert panel.pause_button.text() == "Resume"
-    qtbot.wait(300)  # the step in flight ends
+    # the trainer says so once the step in flight has ended and its loop is held
+    qtbot.waitUntil(lambda: panel.status.text().startswith("Paused at step"), timeout=5000)
     held = len(panel.plot.steps)
-    qtbot.wait(600)
+    qtbot.wait(600)  # not a wait for something: a stretch of time paused, in which no step may arrive
     assert len(panel.plot.steps) == held
     panel.pause_button.click()
     qtbot.waitUntil(lambda: len(panel.plot.steps) > held, timeout=2000)
@@ -153,7 +154,7 @@ def test_the_window_stays_responsive_during_a_run(win, qtbot):
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(time.monotonic()))
     timer.start(10)
-    qtbot.wait(1500)
+    qtbot.waitUntil(lambda: len(ticks) > 1 and ticks[-1] - ticks[0] >= 1.5, timeout=10000)  # 1.5 s of ticks
     timer.stop()
     assert len(ticks) >= 50, len(ticks)
     assert max(np.diff(ticks)) < 0.5

@@ -220,7 +220,7 @@ def test_recolour_through_the_colour_dialog(window, dataset, monkeypatch):
     window.classes.color_button.click()
     assert window.session.project.classes[2].color == (1, 2, 3)
     assert json.loads((dataset / "fcnstudio.json").read_text())["classes"][2]["color"] == [1, 2, 3]
-    assert window.canvas._lut[2] == (255 << 24) | (1 << 16) | (2 << 8) | 3
+    assert window.canvas.overlay.lut[2] == (255 << 24) | (1 << 16) | (2 << 8) | 3
 
 
 def test_dataset_without_project_file_writes_nothing_on_open(make_window, tmp_path):
@@ -239,9 +239,9 @@ def test_class_visibility_and_opacity(window):
     item = window.classes.tree.topLevelItem(1)
     item.setCheckState(0, Qt.CheckState.Unchecked)
     assert 1 in canvas.hidden_classes
-    assert (canvas.overlay_colors()[window.session.mask == 1] == 0).all()
+    assert (canvas.overlay.colors()[window.session.mask == 1] == 0).all()
     item.setCheckState(0, Qt.CheckState.Checked)
-    assert (canvas.overlay_colors()[window.session.mask == 1] != 0).all()
+    assert (canvas.overlay.colors()[window.session.mask == 1] != 0).all()
     window.toolbar.opacity.setValue(20)
     assert abs(canvas.opacity - 0.2) < 1e-6
 

@@ -14,15 +14,11 @@ it cleanly, and the problems found. "Cleanly" means (the crash-only contract):
 - commands exit with their documented codes, print no traceback, and their
   one-line messages name the file;
 - nothing outside the dataset (or run folder) is touched.
-
-Entry points that do not exist yet (their module is missing) are skipped:
-:func:`available` says which exist.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import subprocess
@@ -44,24 +40,6 @@ REPO = Path(__file__).resolve().parents[2]
 KNOWN: dict[str, str] = {
     # e.g. "in _ramp_features": "BUG-mask-stats-empty-dominant"  (found by this suite; fixed)
 }
-
-
-def has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def available() -> dict[str, bool]:
-    return {
-        "browser": True,
-        "checker": has_module("fcnstudio.core.checks"),
-        "cli-check": has_module("fcnstudio.commands.check"),
-        "editor": has_module("fcnstudio.core.session"),
-        "train-data": has_module("fcnstudio.train.data"),
-        "predict": has_module("fcnstudio.commands.predict"),
-    }
 
 
 @dataclass

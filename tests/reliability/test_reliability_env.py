@@ -20,8 +20,6 @@ import hostile
 from faults import (CLI_DENY_PRELUDE, CLI_READ_ONLY_PRELUDE, IS_ROOT, denied_reads,
                       disk_full, prelude, read_only)
 
-AVAILABLE = ep.available()
-
 
 def _dataset(root: Path, n: int = 3, binary: bool = False) -> Path:
     for sub in ("images", "masks"):
@@ -56,32 +54,29 @@ def test_unreadable_file_is_reported_by_every_entry_point(sandbox, role, session
             ds = open_dataset(root)
             with pytest.raises(ImageReadError, match="p1.png"):
                 (read_image if role == "image" else read_mask_file)(bad)
-            if AVAILABLE["checker"]:
-                from fcnstudio.core.checks import check_dataset
+            from fcnstudio.core.checks import check_dataset
 
-                result = check_dataset(ds, workers=1)
-                assert ds.relative(bad) in result.files_with("unreadable")
-            if AVAILABLE["editor"]:
+            result = check_dataset(ds, workers=1)
+            assert ds.relative(bad) in result.files_with("unreadable")
 
-                s = sessions(autosave=False)
-                s.open(root, index=1)
-                said = " ".join(s.load_errors) + (s.read_only.message if s.read_only else "")
-                assert "p1.png" in said and "permission" in said.lower()
-                assert not s.editable or role == "image"
-            if AVAILABLE["train-data"]:
-                from fcnstudio.core.project import load_project
-                from fcnstudio.train.data import PairStore
-                from fcnstudio.train.errors import DataError
+            s = sessions(autosave=False)
+            s.open(root, index=1)
+            said = " ".join(s.load_errors) + (s.read_only.message if s.read_only else "")
+            assert "p1.png" in said and "permission" in said.lower()
+            assert not s.editable or role == "image"
 
-                store = PairStore(ds, ds.complete_pairs, load_project(ds), "rgb")
-                with pytest.raises(DataError, match="p1.png"):
-                    store.load(1)
+            from fcnstudio.core.project import load_project
+            from fcnstudio.train.data import PairStore
+            from fcnstudio.train.errors import DataError
+
+            store = PairStore(ds, ds.complete_pairs, load_project(ds), "rgb")
+            with pytest.raises(DataError, match="p1.png"):
+                store.load(1)
     finally:
         if real is not None:
             bad.chmod(real)
 
 
-@pytest.mark.skipif(not AVAILABLE["cli-check"], reason="commands/check.py not written yet")
 def test_cli_check_reports_an_unreadable_file(sandbox):
     root = _dataset(sandbox / "dataset")
     bad = root / "masks" / "p2.png"
@@ -97,7 +92,6 @@ def test_cli_check_reports_an_unreadable_file(sandbox):
 # ---------------------------------------------------------------- read-only dataset
 
 
-@pytest.mark.skipif(not AVAILABLE["editor"], reason="core/session.py not written yet")
 def test_editor_save_on_a_read_only_dataset_keeps_the_edit(sandbox, sessions):
     from fcnstudio.core.edits import brush
     from fcnstudio.core.io import read_mask_file
@@ -123,7 +117,6 @@ def test_editor_save_on_a_read_only_dataset_keeps_the_edit(sandbox, sessions):
     assert np.array_equal(read_mask_file(root / "masks" / "p0.png").array, edited)
 
 
-@pytest.mark.skipif(not AVAILABLE["editor"], reason="core/session.py not written yet")
 def test_editor_opens_a_write_protected_folder_read_only_even_as_root(sandbox, sessions):
     """Mode bits without write permission (``chmod a-w``): the mask opens read-only, saying why; nothing written."""
 
@@ -142,7 +135,6 @@ def test_editor_opens_a_write_protected_folder_read_only_even_as_root(sandbox, s
         masks.chmod(mode)
 
 
-@pytest.mark.skipif(not AVAILABLE["cli-check"], reason="commands/check.py not written yet")
 def test_check_on_a_read_only_dataset_works_and_writes_nothing(sandbox):
     root = _dataset(sandbox / "dataset", binary=True)
     before = hostile.snapshot(root)
@@ -152,7 +144,6 @@ def test_check_on_a_read_only_dataset_works_and_writes_nothing(sandbox):
     assert hostile.snapshot(root) == before
 
 
-@pytest.mark.skipif(not ep.has_module("fcnstudio.commands.fix"), reason="commands/fix.py not written yet")
 def test_cli_fix_on_a_read_only_dataset_says_so_in_one_line(sandbox):
     root = _dataset(sandbox / "dataset", binary=True)
     before = hostile.snapshot(root)
@@ -162,7 +153,6 @@ def test_cli_fix_on_a_read_only_dataset_says_so_in_one_line(sandbox):
     assert not ep.judge_cli(proc, (2,), names=["Read-only"], what="fix")
 
 
-@pytest.mark.skipif(not ep.has_module("fcnstudio.commands.train"), reason="commands/train.py not written yet")
 def test_cli_train_on_a_read_only_dataset_says_so_in_one_line(sandbox, capsys):
     """The default run folder is inside the dataset: refusing to create it is a usage error, not a crash."""
     from fcnstudio.cli import main
@@ -210,7 +200,6 @@ def test_project_save_on_a_full_disk_leaves_the_old_file(tmp_path, at):
     assert os.listdir(tmp_path) == ["fcnstudio.json"]
 
 
-@pytest.mark.skipif(not ep.has_module("fcnstudio.train.checkpoint"), reason="train/checkpoint.py not written yet")
 def test_checkpoint_save_on_a_full_disk_leaves_the_old_checkpoint(tmp_path):
     import torch
 
@@ -226,7 +215,6 @@ def test_checkpoint_save_on_a_full_disk_leaves_the_old_checkpoint(tmp_path):
     assert os.listdir(tmp_path) == ["last.pt"]
 
 
-@pytest.mark.skipif(not AVAILABLE["editor"], reason="core/session.py not written yet")
 def test_editor_autosave_on_a_full_disk_asks_and_keeps_the_edit(sandbox, sessions):
     from fcnstudio.core.edits import brush
     from fcnstudio.core.session import ASK_DISCARD
@@ -247,7 +235,6 @@ def test_editor_autosave_on_a_full_disk_asks_and_keeps_the_edit(sandbox, session
     assert not _temp_files(root)
 
 
-@pytest.mark.skipif(not ep.has_module("fcnstudio.core.fixes"), reason="core/fixes.py not written yet")
 @pytest.mark.parametrize("at", ["write", "fsync"])
 def test_fix_on_a_full_disk_leaves_every_original(sandbox, at):
     """ENOSPC during the backups or the writes: each original is untouched or fixed-with-backup; no temp file."""
@@ -272,7 +259,6 @@ def test_fix_on_a_full_disk_leaves_every_original(sandbox, at):
         assert len(report.errors) == 4 and all("c00" in e for e in report.errors), report.errors
 
 
-@pytest.mark.skipif(not ep.has_module("fcnstudio.core.fixes"), reason="core/fixes.py not written yet")
 def test_fix_with_a_full_disk_for_the_backup_changes_nothing(sandbox):
     from fcnstudio.core import fixes
     from fcnstudio.core.checks import check_dataset
@@ -303,7 +289,6 @@ def test_mask_with_a_255_byte_name_saves_atomically(tmp_path):
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
 
 
-@pytest.mark.skipif(not AVAILABLE["editor"], reason="core/session.py not written yet")
 def test_editor_saves_a_mask_with_a_long_name(sandbox, sessions):
     from fcnstudio.core.edits import brush
     from fcnstudio.core.io import read_mask_file
@@ -325,7 +310,6 @@ def test_editor_saves_a_mask_with_a_long_name(sandbox, sessions):
 # ---------------------------------------------------------------- links that leave the dataset
 
 
-@pytest.mark.skipif(not AVAILABLE["editor"], reason="core/session.py not written yet")
 def test_saving_a_mask_that_links_outside_never_writes_outside(sandbox, sessions):
     """masks/p0.png -> ../../outside/m.png: the editor replaces the link, the outside file stays as it was."""
     from fcnstudio.core.edits import brush
@@ -342,7 +326,6 @@ def test_saving_a_mask_that_links_outside_never_writes_outside(sandbox, sessions
     assert not (root / "masks" / "p0.png").is_symlink()
 
 
-@pytest.mark.skipif(not ep.has_module("fcnstudio.core.fixes"), reason="core/fixes.py not written yet")
 def test_fix_refuses_a_mask_that_links_outside(sandbox):
     from fcnstudio.core import fixes
     from fcnstudio.core.checks import check_dataset

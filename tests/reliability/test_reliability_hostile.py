@@ -25,12 +25,6 @@ import pytest
 import entrypoints as ep
 import hostile
 
-AVAILABLE = ep.available()
-
-
-def needs(entry: str):
-    return pytest.mark.skipif(not AVAILABLE[entry], reason=f"{entry}: module not written yet")
-
 
 # ---------------------------------------------------------------- the corpus over each entry point
 
@@ -52,21 +46,18 @@ def test_browser_meets_every_hostile_file(corpus, tmp_path):
     _assert_clean(rep)
 
 
-@needs("checker")
 def test_checker_meets_every_hostile_file(corpus, tmp_path):
     """Never raises; every file that does not decode gets an ``unreadable`` finding naming it."""
     rep, _ = ep.run_entry("checker", tmp_path, corpus)
     _assert_clean(rep)
 
 
-@needs("editor")
 def test_editor_meets_every_hostile_file(corpus, tmp_path):
     """Every pair opens (read-only with a reason when needed); editable ones paint, save and read back."""
     rep, _ = ep.run_entry("editor", tmp_path, corpus)
     _assert_clean(rep)
 
 
-@needs("train-data")
 def test_training_loader_meets_every_hostile_file(corpus, tmp_path):
     """PairStore.load raises DataError naming the file (or loads); crops of what loads are finite."""
     rep, _ = ep.run_entry("train-data", tmp_path, corpus)
@@ -76,7 +67,6 @@ def test_training_loader_meets_every_hostile_file(corpus, tmp_path):
 # ---------------------------------------------------------------- the CLI, end to end
 
 
-@needs("cli-check")
 def test_cli_check_json_meets_the_corpus(corpus, tmp_path):
     """``fcnstudio check --json``: exit 0/1, one JSON object, every undecodable file named, no traceback.
 
@@ -92,7 +82,6 @@ def test_cli_check_json_meets_the_corpus(corpus, tmp_path):
     assert not rep.problems(), "\n".join(rep.problems()[:8])
 
 
-@needs("cli-check")
 @pytest.mark.parametrize("human", [False, True], ids=["json", "report"])
 def test_cli_check_with_non_utf8_file_name(tmp_path, human):
     """A file name that is not UTF-8, named by a finding, must not crash the report (strict UTF-8 stdout).
@@ -110,7 +99,6 @@ def test_cli_check_with_non_utf8_file_name(tmp_path, human):
     assert not problems, problems
 
 
-@needs("cli-check")
 def test_cli_check_usage_errors_are_one_line(tmp_path, capsys):
     """Not a dataset, a file, a missing folder, a dataset without pairs: exit 2, one line, no traceback."""
     (tmp_path / "file.txt").write_text("x")
@@ -160,28 +148,24 @@ def test_hostile_project_file_is_refused_clearly(tmp_path, name, data, capsys, s
         load_project(open_dataset(root))
     assert ep.judge_exception(info.value, ["fcnstudio.json"]) is None
 
-    if AVAILABLE["cli-check"]:
-        capsys.readouterr()
-        rc = main(["check", str(root), "--json", "--workers", "1", "--no-progress"])
-        err = capsys.readouterr().err
-        assert rc == 2 and "fcnstudio.json" in err and len(err.strip().splitlines()) == 1, err
+    capsys.readouterr()
+    rc = main(["check", str(root), "--json", "--workers", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "fcnstudio.json" in err and len(err.strip().splitlines()) == 1, err
 
-    if AVAILABLE["editor"]:
+    s = sessions(autosave=False)
+    s.open(root)
+    assert s.project is not None and s.project.inferred
+    assert s.project_error and "fcnstudio.json" in s.project_error
 
-        s = sessions(autosave=False)
-        s.open(root)
-        assert s.project is not None and s.project.inferred
-        assert s.project_error and "fcnstudio.json" in s.project_error
+    from fcnstudio.train.config import TrainConfig
+    from fcnstudio.train.trainer import REFUSALS, Trainer
 
-    if AVAILABLE["train-data"] and ep.has_module("fcnstudio.train.trainer"):
-        from fcnstudio.train.config import TrainConfig
-        from fcnstudio.train.trainer import REFUSALS, Trainer
-
-        t = Trainer(root, TrainConfig(max_steps=1, width=2, depth=1, crop_size=16, batch_size=1, device="cpu",
-                                      out_dir=str(tmp_path / "run")))
-        with pytest.raises(REFUSALS) as info:
-            t.prepare()
-        assert "fcnstudio.json" in str(info.value)
+    t = Trainer(root, TrainConfig(max_steps=1, width=2, depth=1, crop_size=16, batch_size=1, device="cpu",
+                                  out_dir=str(tmp_path / "run")))
+    with pytest.raises(REFUSALS) as info:
+        t.prepare()
+    assert "fcnstudio.json" in str(info.value)
     assert hostile.diff_snapshots(before, hostile.snapshot(tmp_path, skip=(tmp_path / "run",))) == []
 
 
@@ -201,16 +185,14 @@ def test_odd_but_valid_project_file_stays_inside_the_dataset(sandbox, name, data
     except ProjectError as exc:  # refusing is fine too, if it says why
         assert "fcnstudio.json" in str(exc)
         return
-    if AVAILABLE["editor"]:
+    s = sessions(autosave=False)
+    s.open(root)
+    if s.editable:
+        from fcnstudio.core.edits import brush
 
-        s = sessions(autosave=False)
-        s.open(root)
-        if s.editable:
-            from fcnstudio.core.edits import brush
-
-            s.apply(brush, (3, 3), (3, 3), radius=2, value=1)
-            s.save()
-        s.save_project()
+        s.apply(brush, (3, 3), (3, 3), radius=2, value=1)
+        s.save()
+    s.save_project()
     assert project.num_classes >= 2
 
 
@@ -220,8 +202,6 @@ def test_odd_but_valid_project_file_stays_inside_the_dataset(sandbox, name, data
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     pytest.importorskip("torch")
-    if not ep.has_module("fcnstudio.train.checkpoint"):
-        pytest.skip("train/checkpoint.py not written yet")
     from fcnstudio.train.checkpoint import save_checkpoint
     from fcnstudio.train.models import build_model
 
@@ -297,7 +277,6 @@ def hostile_checkpoints(tiny_checkpoint, tmp_path_factory):
     return cases, sentinel
 
 
-@needs("predict")
 @pytest.mark.parametrize("name", CHECKPOINT_CASES)
 def test_predict_refuses_hostile_checkpoint_in_one_line(hostile_checkpoints, sandbox, capsys, name):
     """Truncated, damaged, foreign, wrong-architecture and malicious checkpoints: exit 2, one line naming
@@ -322,7 +301,6 @@ def test_predict_refuses_hostile_checkpoint_in_one_line(hostile_checkpoints, san
     assert len(lines) == 1 and ck.name in err, err
 
 
-@needs("predict")
 def test_predict_meets_hostile_images(tiny_checkpoint, sandbox, capsys):
     """Each bad image is reported on one line naming it (exit 1); the good ones are predicted; no traceback."""
     from fcnstudio.cli import main
@@ -363,7 +341,6 @@ def test_predict_meets_hostile_images(tiny_checkpoint, sandbox, capsys):
     assert written and all(not p.name.startswith(".") for p in written)
 
 
-@needs("predict")
 def test_predict_with_a_non_utf8_file_name(tiny_checkpoint, sandbox, capsys):
     """(capsys's stdout is strict UTF-8, like a terminal with a UTF-8 locale.) Found here, since fixed:
     commands/predict.py printed the surrogate-escaped name and died with UnicodeEncodeError."""
@@ -377,7 +354,6 @@ def test_predict_with_a_non_utf8_file_name(tiny_checkpoint, sandbox, capsys):
     assert rc == 0
 
 
-@needs("predict")
 def test_predict_with_a_full_disk_says_so_in_one_line(tiny_checkpoint, sandbox, capsys):
     """ENOSPC while writing a prediction: a message naming the file, no traceback, no temp file left.
     (Found here, since fixed: predict_paths let the OSError escape.)"""
@@ -417,7 +393,6 @@ def test_noisy_jpeg_mask_is_reported_not_a_crash(tmp_path):
 # ---------------------------------------------------------------- training CLI
 
 
-@pytest.mark.skipif(not ep.has_module("fcnstudio.commands.train"), reason="commands/train.py not written yet")
 def test_cli_train_with_a_damaged_image_names_it_without_a_traceback(sandbox, capsys):
     """A damaged image found mid-run (--skip-check): one clear error naming it. (Found here, since fixed:
     commands/train.py printed ErrorEvent.detail, a full traceback, after the error line.)"""
@@ -437,7 +412,6 @@ def test_cli_train_with_a_damaged_image_names_it_without_a_traceback(sandbox, ca
     assert "Traceback" not in err, err[-600:]
 
 
-@pytest.mark.skipif(not ep.has_module("fcnstudio.commands.train"), reason="commands/train.py not written yet")
 def test_cli_train_refuses_a_hostile_dataset_before_training(sandbox, capsys):
     """With the pre-flight check, a dataset holding undecodable files is refused (exit 2), naming them."""
     from fcnstudio.cli import main

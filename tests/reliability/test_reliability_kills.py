@@ -10,10 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 import killharness as kh
-from entrypoints import has_module
 
 ROUNDS = 20
 
@@ -43,13 +40,11 @@ def test_project_file_survives_kills(tmp_dir):
     assert stats.mid_write > 0, "no kill landed between mkstemp and rename"
 
 
-@pytest.mark.skipif(not has_module("fcnstudio.train.checkpoint"), reason="train/checkpoint.py not written yet")
 def test_checkpoint_save_survives_kills(tmp_dir):
     stats = kh.run_kills("checkpoint", ROUNDS, tmp_dir, seed=4)
     _assert_survived(stats)
 
 
-@pytest.mark.skipif(not has_module("fcnstudio.core.fixes"), reason="core/fixes.py not written yet")
 def test_fix_with_backup_survives_kills(tmp_dir):
     """After a kill mid-fix every mask is untouched, or fixed with a complete backup of its original."""
     stats = kh.run_kills("fix", ROUNDS, tmp_dir, seed=5)
@@ -58,7 +53,6 @@ def test_fix_with_backup_survives_kills(tmp_dir):
     assert any(0 < c < 8 for c in changed), f"no kill landed mid-fix: {changed}"
 
 
-@pytest.mark.skipif(not has_module("fcnstudio.core.fixes"), reason="core/fixes.py not written yet")
 def test_fix_rerun_after_kill_completes_and_keeps_originals(tmp_dir):
     """A fix interrupted by a kill, run again, fixes the rest; the first backup still holds every original."""
     from fcnstudio.core import fixes
@@ -105,8 +99,6 @@ def test_fix_backups_are_durable_before_any_original_is_replaced(tmp_path, monke
     test records fsync and rename calls instead. (Backups were shutil.copy2 without
     fsync: found here, fixed in core/fixes.py.)
     """
-    if not has_module("fcnstudio.core.fixes"):
-        pytest.skip("core/fixes.py not written yet")
     from fcnstudio.core import fixes
     from fcnstudio.core.checks import check_dataset
 
@@ -142,7 +134,6 @@ def test_fix_backups_are_durable_before_any_original_is_replaced(tmp_path, monke
     assert not late, f"not fsynced before an original was replaced: {sorted(set(late))[:6]}"
 
 
-@pytest.mark.skipif(not has_module("fcnstudio.train.trainer"), reason="train/trainer.py not written yet")
 def test_training_run_folder_survives_kills(tmp_dir):
     """A real run killed at random moments: config.json parses, best.pt/last.pt load, events.jsonl lines parse
     (only a torn *last* line is tolerated, the mark of an interrupted append)."""
