@@ -49,9 +49,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import encodings as enc
-from .checks import CheckResult, check_dataset
-from .check_rules import FIXABLE
+from .checker import encodings as enc
+from .checker.result import CheckResult
+from .checker.run import check_dataset
+from .checker.findings import FIXABLE
 from .dataset import Dataset
 from .io import MaskFile, read_mask_file, write_mask
 from .pair_files import write_protected

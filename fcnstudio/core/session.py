@@ -29,11 +29,12 @@ import numpy as np
 
 from .dataset import Dataset, Pair, open_dataset
 from .edits import Change, Rect
-from .findings import Finding
+from .checker.findings import Finding
 from .history import History, HistoryBudget
 from .io import default_colors, write_mask
-from .pair_files import PairFiles, ReadOnly, classify_mask, histogram, read_pair, stamp, write_protected
-from .project import PROJECT_FILE, ClassInfo, Project, ProjectError, infer_project, load_project, save_project
+from .labels import ReadOnly, classify_mask, infer_project, load_project
+from .pair_files import PairFiles, histogram, read_pair, stamp, write_protected
+from .project import PROJECT_FILE, ClassInfo, Project, ProjectError, save_project
 from .recovery import Recovery
 
 __all__ = ["ASK_CANCEL", "ASK_DISCARD", "ASK_SAVE", "EditSession", "Event", "PairStatus", "ReadOnly", "SessionError"]

@@ -53,7 +53,8 @@ import torch
 from .. import __version__
 from ..core.dataset import Dataset, DatasetError, open_dataset
 from ..core.io import atomic_write_text
-from ..core.project import LabelError, Project, ProjectError, load_project
+from ..core.labels import load_project
+from ..core.project import LabelError, Project, ProjectError
 from .augment import AugmentConfig
 from .checkpoint import (CheckpointError, check_model, load_checkpoint, one_line, rng_from_plain, rng_to_plain,
                          save_checkpoint)
@@ -228,7 +229,7 @@ class Trainer:
         # 1. pre-flight: the label checker (or the result the caller passed)
         result = self.check_result
         if result is None and cfg.preflight:
-            from ..core import checks
+            from ..core.checker import run as checks
             try:
                 result = preflight(self.dataset, None if project.inferred else project,
                                    cancel=self._stop.is_set, progress=self._throttled("check", "checking labels"))

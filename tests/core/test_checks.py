@@ -24,8 +24,9 @@ from defects import (
     to_rgb,
     voc_style,
 )
-from fcnstudio.core.checks import CODES, CheckCancelled, check_dataset
-from fcnstudio.core.mask_stats import analyse_mask
+from fcnstudio.core.checker.findings import CODES
+from fcnstudio.core.checker.run import CheckCancelled, check_dataset
+from fcnstudio.core.checker.pair_stats import analyse_mask
 
 
 def check(root, **kw):
@@ -152,7 +153,7 @@ def test_exif_rotation(tmp_path):
 def test_jpeg_orientation_big_endian_exif(tmp_path):
     import struct
 
-    from fcnstudio.core.mask_stats import jpeg_orientation
+    from fcnstudio.core.checker.pair_stats import jpeg_orientation
 
     ok, enc = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
     tiff = b"MM\x00*" + struct.pack(">I", 8) + struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, 8, 0) + b"\0" * 4

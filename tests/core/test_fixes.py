@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from defects import binary_masks, blobs, index_masks, make_dataset, resized, save, to_luminance, to_rgb, voc_style
-from fcnstudio.core import encodings as enc
-from fcnstudio.core.checks import check_dataset
+from fcnstudio.core.checker import encodings as enc
+from fcnstudio.core.checker.run import check_dataset
 from fcnstudio.core.fixes import (
     FixError,
     FixRefused,

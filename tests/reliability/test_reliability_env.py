@@ -57,7 +57,7 @@ def test_unreadable_file_is_reported_by_every_entry_point(sandbox, role, session
             with pytest.raises(ImageReadError, match="p1.png"):
                 (read_image if role == "image" else read_mask_file)(bad)
             if AVAILABLE["checker"]:
-                from fcnstudio.core.checks import check_dataset
+                from fcnstudio.core.checker.run import check_dataset
 
                 result = check_dataset(ds, workers=1)
                 assert ds.relative(bad) in result.files_with("unreadable")
@@ -69,7 +69,7 @@ def test_unreadable_file_is_reported_by_every_entry_point(sandbox, role, session
                 assert "p1.png" in said and "permission" in said.lower()
                 assert not s.editable or role == "image"
             if AVAILABLE["train-data"]:
-                from fcnstudio.core.project import load_project
+                from fcnstudio.core.labels import load_project
                 from fcnstudio.train.data import DataError, PairStore
 
                 store = PairStore(ds, ds.complete_pairs, load_project(ds), "rgb")
@@ -251,7 +251,7 @@ def test_editor_autosave_on_a_full_disk_asks_and_keeps_the_edit(sandbox, session
 def test_fix_on_a_full_disk_leaves_every_original(sandbox, at):
     """ENOSPC during the backups or the writes: each original is untouched or fixed-with-backup; no temp file."""
     from fcnstudio.core import fixes
-    from fcnstudio.core.checks import check_dataset
+    from fcnstudio.core.checker.run import check_dataset
 
     import killharness as kh
 
@@ -274,7 +274,7 @@ def test_fix_on_a_full_disk_leaves_every_original(sandbox, at):
 @pytest.mark.skipif(not ep.has_module("fcnstudio.core.fixes"), reason="core/fixes.py not written yet")
 def test_fix_with_a_full_disk_for_the_backup_changes_nothing(sandbox):
     from fcnstudio.core import fixes
-    from fcnstudio.core.checks import check_dataset
+    from fcnstudio.core.checker.run import check_dataset
 
     import killharness as kh
 
@@ -344,7 +344,7 @@ def test_saving_a_mask_that_links_outside_never_writes_outside(sandbox, sessions
 @pytest.mark.skipif(not ep.has_module("fcnstudio.core.fixes"), reason="core/fixes.py not written yet")
 def test_fix_refuses_a_mask_that_links_outside(sandbox):
     from fcnstudio.core import fixes
-    from fcnstudio.core.checks import check_dataset
+    from fcnstudio.core.checker.run import check_dataset
 
     root = _dataset(sandbox / "dataset", n=3, binary=True)
     outside = sandbox / "outside" / "mask255.png"

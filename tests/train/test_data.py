@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fcnstudio.core.dataset import open_dataset
-from fcnstudio.core.project import load_project
+from fcnstudio.core.labels import load_project
 from fcnstudio.train.data import (CropSampler, DataError, PairStore, channel_mode, split_by_image,
                                   train_ignore_index, unit_scale)
 

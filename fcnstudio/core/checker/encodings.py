@@ -1,6 +1,6 @@
 """How masks store classes, and how to turn a stored value or colour into a class index.
 
-Shared by the checker (:mod:`fcnstudio.core.check_rules`) and the fixes
+Shared by the checker (:mod:`fcnstudio.core.checker.rules`) and the fixes
 (:mod:`fcnstudio.core.fixes`), so that what the checker reports and what a fix
 writes agree on every value.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .io import default_colors
+from ..io import default_colors
 
 VOC_VOID = 255
 _VOC = default_colors(256)

@@ -1,6 +1,6 @@
 """Damage in a mask's values: JPEG noise and the in-between values of a smooth resize.
 
-Used by :mod:`fcnstudio.core.mask_stats` in the checker's worker processes.
+Used by :mod:`fcnstudio.core.checker.pair_stats` in the checker's worker processes.
 The idea, in one line: a class is made of regions, so its pixels have
 same-valued neighbours; noise and interpolation ramps do not (see
 :func:`artefacts`). Cheap for clean masks (values over 5 % of the mask are not
@@ -39,7 +39,7 @@ class Artefacts:
     boundary_share: float  # share of damaged pixels next to two different classes
     near_share: float  # share within 15 % of the gap from a class value
     extremum_share: float  # share that are strict local extrema (noise, not ramps)
-    #: Every damaged value (at most 1024), for the dataset-wide second look in check_rules.
+    #: Every damaged value (at most 1024), for the dataset-wide second look in rules.py.
     damage: tuple[int, ...] = ()
 
 

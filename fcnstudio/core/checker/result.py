@@ -1,0 +1,196 @@
+"""What a check found: :class:`CheckResult`, its typed statistics, and whether it is still current.
+
+A result remembers the :func:`fingerprint` of the files it read (path, size and
+mtime of every image and mask, and the bytes of ``fcnstudio.json``);
+:meth:`CheckResult.is_current` recomputes it, so the GUI and the training
+pre-flight can share one check for as long as nothing changed on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from ..dataset import Dataset
+from ..project import Project, ProjectError, project_path, read_project
+from .findings import Finding
+
+FINGERPRINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DatasetStats:
+    """Dataset-level numbers, in class-index space (the project's label map applied).
+
+    ``class_fraction[c]`` is the share of labelled (not ignored) pixels in class
+    ``c``; ``images_with_class[c]`` the number of masks containing it;
+    ``suggested_weights`` median-frequency balancing (Eigen & Fergus): the
+    frequency of a class is its pixels over the pixels of the masks that contain
+    it, and its weight is the median frequency over its own (0 for a class that
+    appears nowhere). 0/255 masks count 255 as class 1; colour and luminance
+    masks count their colours' classes; damaged pixels are not counted.
+    """
+
+    pairs: int = 0
+    images: int = 0
+    masks: int = 0
+    class_names: tuple[str, ...] = ()
+    class_pixels: tuple[int, ...] = ()
+    class_fraction: tuple[float, ...] = ()
+    images_with_class: tuple[int, ...] = ()
+    suggested_weights: tuple[float, ...] = ()
+    labelled_pixels: int = 0
+    ignored_pixels: int = 0
+    #: Pixels whose value maps to no class (out of range, damaged).
+    unmapped_pixels: int = 0
+    image_shapes: dict = field(default_factory=dict)
+    mask_shapes: dict = field(default_factory=dict)
+    image_formats: dict = field(default_factory=dict)
+    #: How the masks store classes ("index", "0/255", "palette index", "rgb", ...) → count.
+    encodings: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """Every field, as JSON types (tuples as lists)."""
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "DatasetStats":
+        """The inverse of :meth:`to_json`; unknown keys are left out, missing ones take their defaults."""
+        if not isinstance(data, dict):
+            raise ValueError("statistics must be a JSON object")
+        kwargs = {}
+        for f in fields(cls):
+            if f.name in data:
+                v = data[f.name]
+                kwargs[f.name] = tuple(v) if isinstance(v, list) else v
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class EncodingInfo:
+    """How the checker read stored values as classes; the fixes write with the same reading."""
+
+    #: Packed colour (0xRRGGBB) → class index, for colour masks.
+    color_map: dict = field(default_factory=dict)
+    #: "project", "voc", "palette" or "order" (see :func:`fcnstudio.core.checker.encodings.color_index_map`).
+    color_source: str = ""
+    #: Name of the luminance table when grey masks are palette brightnesses, else None.
+    luminance: str | None = None
+    #: Whether 255 is void (ignore) in this dataset.
+    void255: bool = False
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    dataset: Dataset
+    project: Project
+    findings: tuple[Finding, ...]
+    stats: DatasetStats
+    #: How stored values were read as classes (colour map, luminance table, 255 as void).
+    encoding: EncodingInfo = EncodingInfo()
+    #: :func:`fingerprint` of the files when the check started ("" when unknown).
+    fingerprint: str = ""
+
+    def is_current(self, project: Project | None = None) -> bool:
+        """Whether the files on disk are still those this check read, checked against ``project``.
+
+        ``project``: the one the check is wanted for (None or an inferred one:
+        fcnstudio.json or the inference, as :func:`~.run.check_dataset` takes it).
+        """
+        return bool(self.fingerprint) and fingerprint(self.dataset, project) == self.fingerprint
+
+    @property
+    def root(self) -> Path:
+        return self.dataset.root
+
+    @property
+    def layout(self) -> str:
+        return self.dataset.layout
+
+    @property
+    def pairs(self) -> int:
+        return len(self.dataset.pairs)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.severity == "error" for f in self.findings)
+
+    def codes(self) -> set[str]:
+        return {f.code for f in self.findings}
+
+    def by_code(self, code: str) -> list[Finding]:
+        return [f for f in self.findings if f.code == code]
+
+    def files_with(self, code: str) -> list[str]:
+        """Every file named by a finding with this code, in order, once."""
+        seen: dict[str, None] = {}
+        for f in self.by_code(code):
+            for p in f.files:
+                seen.setdefault(p, None)
+        return list(seen)
+
+    def to_json(self) -> dict:
+        """The ``fcnstudio check --json`` object (paths relative to the dataset root)."""
+        s = self.stats
+        return {
+            "dataset": str(self.root),
+            "layout": self.layout,
+            "pairs": self.pairs,
+            "classes": [{"index": i, "name": c.name} for i, c in enumerate(self.project.classes)],
+            "findings": [f.to_json() for f in self.findings],
+            "stats": {
+                "class_fraction": list(s.class_fraction),
+                "images_with_class": list(s.images_with_class),
+                "suggested_weights": list(s.suggested_weights),
+                "class_pixels": list(s.class_pixels),
+                "ignored_pixels": s.ignored_pixels,
+                "encodings": dict(s.encodings),
+                "image_shapes": dict(s.image_shapes),
+                "mask_shapes": dict(s.mask_shapes),
+            },
+        }
+
+
+
+
+def fingerprint(dataset: Dataset, project: Project | None = None) -> str:
+    """A digest of (path, size, mtime_ns) of every image and mask, the project file's bytes and ``project``.
+
+    ``project`` counts only when it is declared (not inferred) and differs from
+    the project file in classes, label map or ignore value: an unsaved project
+    from the GUI changes what the check means, its training settings do not.
+    """
+    h = hashlib.sha256()
+    h.update(f"v{FINGERPRINT_VERSION}".encode())
+    if project is not None and not project.inferred:
+        meaning = _meaning(project)
+        try:
+            same = _meaning(read_project(dataset.root)) == meaning  # the file's project: same check as None
+        except ProjectError:
+            same = False
+        if not same:
+            h.update(meaning.encode())
+    for p in dataset.pairs:
+        for path in (p.image, p.mask):
+            if path is None:
+                h.update(b"-\n")
+                continue
+            try:
+                st = os.stat(path)
+                h.update(f"{dataset.relative(path)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            except OSError:
+                h.update(f"{dataset.relative(path)}|?\n".encode())
+    try:
+        h.update(project_path(dataset.root).read_bytes())
+    except OSError:
+        h.update(b"<no project file>")
+    return h.hexdigest()
+
+
+def _meaning(project: Project) -> str:
+    data = project.to_json()
+    data.pop("training", None)
+    return json.dumps(data, sort_keys=True)
