@@ -33,7 +33,7 @@ from ..core.dataset import Dataset
 from ..core.io import atomic_write_text
 from ..core.project import Project, ProjectError
 
-__all__ = ["NON_BLOCKING", "PreflightError", "PreflightResult", "preflight", "fix_command"]
+__all__ = ["NON_BLOCKING", "PreflightError", "PreflightResult", "preflight", "reuse_check", "fix_command"]
 
 CACHE_NAME = "check_cache.json"
 CACHE_VERSION = 1
@@ -162,6 +162,17 @@ def _result(findings: tuple, stats: DatasetStats | None, project: Project | None
 # ---------------------------------------------------------------- entry point
 
 
+def reuse_check(check: CheckResult | None, project: Project | None = None) -> PreflightResult | None:
+    """``check`` as a pre-flight result when it is still current for the files on disk and ``project``, else None.
+
+    Costs one ``stat`` per file: callers on the GUI thread may use it before
+    deciding to run a check in the background.
+    """
+    if check is None or not check.is_current(project):
+        return None
+    return _result(check.findings, check.stats, check.project, from_cache=True)
+
+
 def preflight(dataset: Dataset, project: Project | None = None, *, check: CheckResult | None = None,
               use_cache: bool = True, workers: int | None = None, progress: Callable[[int, int], None] | None = None,
               cancel: Callable[[], bool] | None = None, raise_on_error: bool = False) -> PreflightResult:
@@ -173,11 +184,9 @@ def preflight(dataset: Dataset, project: Project | None = None, *, check: CheckR
     current for the files on disk and ``project``. ``cancel`` is polled by the
     checker (it raises :class:`fcnstudio.core.checker.run.CheckCancelled`).
     """
-    key = fingerprint(dataset, project) if use_cache or check is not None else ""
-    result = None
-    if check is not None and check.fingerprint == key:
-        result = _result(check.findings, check.stats, check.project, from_cache=True)
-    elif use_cache:
+    result = reuse_check(check, project)
+    key = fingerprint(dataset, project) if use_cache and result is None else ""
+    if result is None and use_cache:
         result = _read_cache(dataset, key)
     if result is None:
         done = check_dataset(dataset, project, workers=workers, progress=progress, cancel=cancel)

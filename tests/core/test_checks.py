@@ -463,3 +463,19 @@ def test_every_code_is_in_the_table():
         "empty-mask", "class-imbalance", "class-absent", "image-channels-mixed", "image-depth-mixed", "label-gaps",
         "ignore-border-255", "exif-rotation", "mask-16bit", "constant-image", "nan-image",
     }
+
+
+def test_finding_and_statistics_round_trip_through_json(tmp_path):
+    from fcnstudio.core.checker.findings import Finding
+    from fcnstudio.core.checker.result import DatasetStats
+    from fcnstudio.core.resources import sample_dataset
+
+    result = check_dataset(sample_dataset(), workers=1)
+    for f in result.findings:
+        back = Finding.from_json(json.loads(json.dumps(f.to_json(full=True))))
+        assert (back.code, back.severity, back.path, back.files, back.fix, back.location, back.message) == \
+            (f.code, f.severity, f.path, f.files, f.fix, f.location, f.message)
+        short = Finding.from_json(f.to_json())  # the CLI's form: the fix is the code when fixable
+        assert short.fixable == f.fixable and short.files == f.files
+    stats = DatasetStats.from_json(json.loads(json.dumps(result.stats.to_json())))
+    assert stats == result.stats

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ..dataset import Dataset
+from ..dataset import Dataset, DatasetError, open_dataset
 from ..project import Project, ProjectError, project_path, read_project
 from .findings import Finding
 
@@ -99,8 +99,15 @@ class CheckResult:
 
         ``project``: the one the check is wanted for (None or an inferred one:
         fcnstudio.json or the inference, as :func:`~.run.check_dataset` takes it).
+        The folder is listed again, so an added or removed file makes it stale.
         """
-        return bool(self.fingerprint) and fingerprint(self.dataset, project) == self.fingerprint
+        if not self.fingerprint:
+            return False
+        try:
+            listed = open_dataset(self.dataset.root)  # files added or removed since count too
+        except (DatasetError, OSError):
+            return False
+        return fingerprint(listed, project) == self.fingerprint
 
     @property
     def root(self) -> Path:
