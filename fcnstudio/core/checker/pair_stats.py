@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .artefacts import K3, MIN_ARTEFACT_VALUES, Artefacts, artefacts, bincount, color_artefacts
+from .artefacts import K3, MIN_ARTEFACT_VALUES, Artefacts, artefacts, bincount, color_artefacts, unique_inverse
 from ..io import ImageReadError, read_header, read_image, read_mask_file
 
 #: At most this many distinct values (or colours) are kept per mask, the most frequent.
@@ -344,7 +344,7 @@ def _color_summary(rgb: np.ndarray, fmt: str, base: dict) -> MaskFileSummary:
     if rgb.shape[2] < 3:
         rgb = np.repeat(rgb[..., :1], 3, axis=2)
     key = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
-    vals, inverse, counts = np.unique(key.ravel(), return_inverse=True, return_counts=True)
+    vals, inverse, counts = unique_inverse(key)
     art = None
     if len(vals) >= MIN_ARTEFACT_VALUES + 1 or fmt == "JPEG":
         try:
