@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..core.checker.findings import Finding
-from ..core.checker.result import CheckResult, DatasetStats, fingerprint
+from ..core.checker.result import CheckResult, fingerprint
+from ..core.checker.stats import DatasetStats
 from ..core.checker.run import check_dataset
 from ..core.dataset import Dataset
 from ..core.io import atomic_write_text

@@ -467,7 +467,7 @@ def test_every_code_is_in_the_table():
 
 def test_finding_and_statistics_round_trip_through_json(tmp_path):
     from fcnstudio.core.checker.findings import Finding
-    from fcnstudio.core.checker.result import DatasetStats
+    from fcnstudio.core.checker.stats import DatasetStats
     from fcnstudio.core.resources import sample_dataset
 
     result = check_dataset(sample_dataset(), workers=1)

@@ -5,7 +5,8 @@
 - :mod:`.artefacts` — JPEG / interpolation damage of one mask
 - :mod:`.encodings` — colours, palettes and luminance tables
 - :mod:`.classes` — how stored values become classes, over the whole dataset
+- :mod:`.stats` — :class:`~.stats.DatasetStats`, the class shares and suggested weights
 - :mod:`.rules` — the findings built from the scan
 - :mod:`.findings` — the :class:`~.findings.Finding` type, the codes and their JSON codec
-- :mod:`.result` — :class:`~.result.CheckResult`, its statistics and its fingerprint of the files
+- :mod:`.result` — :class:`~.result.CheckResult` and its fingerprint of the files
 """

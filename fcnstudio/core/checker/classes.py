@@ -16,7 +16,6 @@ import numpy as np
 from . import encodings as enc
 from .artefacts import MIN_ARTEFACT_SHARE, MIN_ARTEFACT_VALUES, Artefacts
 from .pair_stats import MaskFileSummary
-from .result import DatasetStats
 
 VOC_CLASS_NAMES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
@@ -302,53 +301,6 @@ def map_classes(m: MaskView, project: Project, void255: bool, lum, cmap: dict[in
     foreground = any(isinstance(k, int) and k > 0 and c for k, c in hist.items())
     if m.family in ("index", "color") and not foreground and not hist.get(-1):
         m.family = "empty"
-
-
-def dataset_stats(summaries, masks: list[MaskView], project: Project) -> DatasetStats:
-    n = project.num_classes
-    pixels = np.zeros(n, np.int64)
-    images = np.zeros(n, np.int64)
-    image_pixels = np.zeros(n, np.int64)  # labelled pixels of the masks containing each class
-    ignored = unmapped = 0
-    encodings: Counter = Counter()
-    for m in masks:
-        encodings[m.encoding or m.family] += 1
-        labelled = sum(c for k, c in m.class_hist.items() if isinstance(k, int) and k >= 0)
-        for k, c in m.class_hist.items():
-            if k == "ignore":
-                ignored += c
-            elif k == -1:
-                unmapped += c
-            elif c:
-                pixels[k] += c
-                images[k] += 1
-                image_pixels[k] += labelled
-    total = int(pixels.sum())
-    frac = pixels / total if total else np.zeros(n)
-    freq = np.where(image_pixels > 0, pixels / np.maximum(image_pixels, 1), 0.0)
-    present = freq > 0
-    weights = np.zeros(n)
-    if present.any():
-        med = float(np.median(freq[present]))
-        weights[present] = med / freq[present]
-    ims = [p.image for p in summaries if p.image is not None and not p.image.error]
-    return DatasetStats(
-        pairs=len(summaries),
-        images=sum(1 for p in summaries if p.image is not None),
-        masks=sum(1 for p in summaries if p.mask is not None),
-        class_names=tuple(project.class_names),
-        class_pixels=tuple(int(x) for x in pixels),
-        class_fraction=tuple(round(float(x), 6) for x in frac),
-        images_with_class=tuple(int(x) for x in images),
-        suggested_weights=tuple(round(float(x), 4) for x in weights),
-        labelled_pixels=total,
-        ignored_pixels=int(ignored),
-        unmapped_pixels=int(unmapped),
-        image_shapes=dict(Counter(f"{im.height}x{im.width}" for im in ims).most_common(50)),
-        mask_shapes=dict(Counter(f"{m.s.height}x{m.s.width}" for m in masks).most_common(50)),
-        image_formats=dict(Counter(f"{im.format} {im.channels}ch {im.dtype}" for im in ims).most_common(20)),
-        encodings=dict(encodings.most_common()),
-    )
 
 
 def infer_from_values(values, colors=(), palette: np.ndarray | None = None, read: int = 1) -> Project:

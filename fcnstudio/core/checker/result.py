@@ -11,62 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..dataset import Dataset, DatasetError, open_dataset
 from ..project import Project, ProjectError, project_path, read_project
 from .findings import Finding
+from .stats import DatasetStats
 
 FINGERPRINT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class DatasetStats:
-    """Dataset-level numbers, in class-index space (the project's label map applied).
-
-    ``class_fraction[c]`` is the share of labelled (not ignored) pixels in class
-    ``c``; ``images_with_class[c]`` the number of masks containing it;
-    ``suggested_weights`` median-frequency balancing (Eigen & Fergus): the
-    frequency of a class is its pixels over the pixels of the masks that contain
-    it, and its weight is the median frequency over its own (0 for a class that
-    appears nowhere). 0/255 masks count 255 as class 1; colour and luminance
-    masks count their colours' classes; damaged pixels are not counted.
-    """
-
-    pairs: int = 0
-    images: int = 0
-    masks: int = 0
-    class_names: tuple[str, ...] = ()
-    class_pixels: tuple[int, ...] = ()
-    class_fraction: tuple[float, ...] = ()
-    images_with_class: tuple[int, ...] = ()
-    suggested_weights: tuple[float, ...] = ()
-    labelled_pixels: int = 0
-    ignored_pixels: int = 0
-    #: Pixels whose value maps to no class (out of range, damaged).
-    unmapped_pixels: int = 0
-    image_shapes: dict = field(default_factory=dict)
-    mask_shapes: dict = field(default_factory=dict)
-    image_formats: dict = field(default_factory=dict)
-    #: How the masks store classes ("index", "0/255", "palette index", "rgb", ...) → count.
-    encodings: dict = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        """Every field, as JSON types (tuples as lists)."""
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "DatasetStats":
-        """The inverse of :meth:`to_json`; unknown keys are left out, missing ones take their defaults."""
-        if not isinstance(data, dict):
-            raise ValueError("statistics must be a JSON object")
-        kwargs = {}
-        for f in fields(cls):
-            if f.name in data:
-                v = data[f.name]
-                kwargs[f.name] = tuple(v) if isinstance(v, list) else v
-        return cls(**kwargs)
 
 
 @dataclass(frozen=True)

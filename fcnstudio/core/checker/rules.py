@@ -39,11 +39,12 @@ from collections import Counter
 import numpy as np
 
 from . import encodings as enc
-from .classes import MaskView, color_map_of, dataset_stats, map_classes, read_classes
+from .classes import MaskView, color_map_of, map_classes, read_classes
 from .findings import FIXABLE, SEVERITY, Finding
 from .pair_stats import PairSummary
 from ..project import Project
-from .result import DatasetStats, EncodingInfo
+from .result import EncodingInfo
+from .stats import DatasetStats, dataset_stats
 
 #: A present class below this share of the labelled pixels is reported as imbalanced.
 IMBALANCE_SHARE = 0.01
