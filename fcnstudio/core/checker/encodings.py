@@ -96,7 +96,7 @@ def color_index_map(colors, palette_colors: dict[int, int] | None = None) -> tup
     In order: the Pascal VOC colour map when every colour is a VOC colour; the
     palette of the dataset's palette masks when it names every colour; else one
     class per colour, black first, then by brightness (as
-    :func:`fcnstudio.core.project.infer_from_values` orders them).
+    :func:`fcnstudio.core.checker.classes.infer_from_values` orders them).
     """
     keys = sorted({int(k) for k in colors})
     if keys and all(k in VOC_COLORS for k in keys):

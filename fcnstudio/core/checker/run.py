@@ -15,14 +15,16 @@ How it works:
    against the project and each other, giving per-file findings (one
    :class:`~fcnstudio.core.checker.findings.Finding` per file, ``path`` = that file),
    dataset-wide findings (``path`` ``""``, ``files`` = the files concerned) and
-   :class:`DatasetStats`.
+   :class:`~fcnstudio.core.checker.stats.DatasetStats`, gathered in a
+   :class:`~fcnstudio.core.checker.result.CheckResult`.
 
 The project: with an ``fcnstudio.json`` its classes, label map and ignore index
 are the truth (``label-out-of-range`` uses them; a label map mapping 255 → 1 makes
 0/255 masks fine). Without one — or when the caller passes an *inferred*
-project — the classes are inferred from every mask the scan read (the rules of
-:func:`fcnstudio.core.project.infer_project`, applied to all masks instead of
-a sample, leaving out damaged values), and ``result.project.notes`` says how.
+project — the classes are inferred from every mask the scan read
+(:func:`fcnstudio.core.checker.classes.read_classes`, leaving out damaged values
+and outliers; the editor runs the same on a sample, see
+:mod:`fcnstudio.core.labels`), and ``result.project.notes`` says how.
 
 Progress: ``progress(done, total)`` is called in the calling thread as pairs
 finish. Cancelling: ``cancel()`` is polled between pairs (and at least every
