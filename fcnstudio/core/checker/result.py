@@ -140,9 +140,9 @@ def fingerprint(dataset: Dataset, project: Project | None = None) -> str:
                 continue
             try:
                 st = os.stat(path)
-                h.update(f"{dataset.relative(path)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-            except OSError:
-                h.update(f"{dataset.relative(path)}|?\n".encode())
+                h.update(f"{dataset.relative(path)}|{st.st_size}|{st.st_mtime_ns}\n".encode(errors="surrogateescape"))
+            except OSError:  # file names that are not UTF-8 come back as they are (surrogateescape)
+                h.update(f"{dataset.relative(path)}|?\n".encode(errors="surrogateescape"))
     try:
         h.update(project_path(dataset.root).read_bytes())
     except OSError:
