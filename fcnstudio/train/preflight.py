@@ -61,7 +61,6 @@ class PreflightResult:
     stats: DatasetStats | None
     project: Project | None
     from_cache: bool = False
-    checked: bool = True
 
     @property
     def errors(self) -> tuple:
