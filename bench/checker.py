@@ -6,8 +6,8 @@
 A dataset of 200 pairs of 512×512 (JPEG photos-like images, PNG index masks
 with 4 classes) is generated under a temp dir. The floor decodes every image
 and mask with the same reader (:mod:`fcnstudio.core.io`) in the same process
-pool (:func:`fcnstudio.core.checks.run_pool`, same number of workers); the
-check is :func:`fcnstudio.core.checks.check_dataset` on the same files. Each
+pool (:func:`fcnstudio.core.checker.run.run_pool`, same number of workers); the
+check is :func:`fcnstudio.core.checker.run.check_dataset` on the same files. Each
 is timed best-of-N, alternating, after one warm-up of each (page cache).
 Target: full check ≤ 1.5 × decode-only.
 """
@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from fcnstudio.core.checks import check_dataset, default_workers, run_pool  # noqa: E402
+from fcnstudio.core.checker.run import check_dataset, default_workers, run_pool  # noqa: E402
 from fcnstudio.core.dataset import open_dataset  # noqa: E402
-from fcnstudio.core.mask_stats import PairTask, decode_chunk  # noqa: E402
+from fcnstudio.core.checker.pair_stats import PairTask, decode_chunk  # noqa: E402
 
 PAIRS = 200
 SIZE = 512

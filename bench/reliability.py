@@ -125,7 +125,8 @@ def _project_reports(base: Path) -> list[tuple[ep.Report, int]]:
     import io
 
     from fcnstudio.core.dataset import open_dataset
-    from fcnstudio.core.project import ProjectError, load_project
+    from fcnstudio.core.labels import load_project
+    from fcnstudio.core.project import ProjectError
 
     rep = ep.Report("project-file")
     for name, data in hostile.project_cases():

@@ -53,7 +53,7 @@ def repaired_sample(dest: Path) -> Path:
 
     from fcnstudio.core.dataset import open_dataset
     from fcnstudio.core.io import read_mask, write_mask
-    from fcnstudio.core.project import load_project
+    from fcnstudio.core.labels import load_project
     from fcnstudio.core.resources import copy_sample
 
     root = copy_sample(dest)

@@ -14,7 +14,7 @@ import pytest
 
 from fcnstudio.core.dataset import open_dataset
 from fcnstudio.core.io import read_image, read_mask, read_mask_file
-from fcnstudio.core.project import load_project
+from fcnstudio.core.labels import load_project
 from fcnstudio.core.resources import copy_sample, resources_dir, sample_dataset
 
 REPO = Path(__file__).resolve().parents[1]

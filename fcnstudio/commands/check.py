@@ -15,7 +15,8 @@ import sys
 import time
 
 from fcnstudio.cli import UsageError
-from fcnstudio.core.checks import CheckError, CheckResult, check_dataset
+from fcnstudio.core.checker.result import CheckResult
+from fcnstudio.core.checker.run import CheckError, check_dataset
 from fcnstudio.core.dataset import Dataset, DatasetError, open_dataset
 from fcnstudio.core.project import ProjectError
 

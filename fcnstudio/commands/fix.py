@@ -15,7 +15,7 @@ import sys
 
 from fcnstudio.cli import UsageError
 from fcnstudio.commands.check import emit, fix_command, open_for_check, run_check
-from fcnstudio.core.check_rules import FIXABLE, SEVERITY
+from fcnstudio.core.checker.findings import FIXABLE, SEVERITY
 from fcnstudio.core.fixes import FixError, apply_fix, plan_fix
 
 FILES_LISTED = 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from .dataset import Dataset
-from .findings import Finding
+from .checker.findings import Finding
 
 __all__ = ["error_counts"]
 

@@ -1,5 +1,8 @@
 """Reading and writing image and mask files safely.
 
+(~400 lines, kept whole: reading and writing share the size limits and the
+formats, and two dozen modules import it; split it with them if it grows.)
+
 Every file FCN Studio writes goes through :func:`atomic_write_bytes`: a temp file
 in the same folder, fsync, rename. A crash leaves the old file or the new one,
 never a mix. Reading refuses what is not an image or is too large before any

@@ -1,7 +1,7 @@
 """The project file ``fcnstudio.json``: classes, colours, label map, ignore index.
 
-A dataset without one is opened with settings inferred from a sample of its
-masks (:func:`infer_project`); nothing is written until the user saves.
+A dataset without one is opened with settings inferred from its masks
+(:mod:`fcnstudio.core.labels`); nothing is written until the user saves.
 
 On disk (human-readable)::
 
@@ -21,25 +21,15 @@ taken as class indices as they are.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from .dataset import Dataset
-from .io import ImageReadError, atomic_write_text, default_colors, read_mask_file
+from .io import atomic_write_text, default_colors
 
 PROJECT_FILE = "fcnstudio.json"
 MAX_CLASSES = 1024
-#: How many masks :func:`infer_project` looks at.
-INFER_SAMPLE = 48
-
-VOC_CLASS_NAMES = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
-    "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-    "train", "tvmonitor",
-)
 
 
 class ProjectError(ValueError):
@@ -226,11 +216,13 @@ def project_path(root: str | Path) -> Path:
     return Path(root) / PROJECT_FILE
 
 
-def load_project(dataset: Dataset) -> Project:
-    """The dataset's fcnstudio.json, or settings inferred from its masks."""
-    path = project_path(dataset.root)
-    if not path.exists():
-        return infer_project(dataset)
+def read_project(root: str | Path) -> Project:
+    """The project file at ``root``; :class:`ProjectError` when it is missing or unusable.
+
+    :func:`fcnstudio.core.labels.load_project` falls back to inferred settings
+    when there is none.
+    """
+    path = project_path(root)
     limit = 16 * 2**20
     try:
         if not path.is_file():  # a folder, a FIFO or a link to /dev/zero would block or never end
@@ -260,110 +252,3 @@ def save_project(root: str | Path, project: Project) -> Path:
     path = project_path(root)
     atomic_write_text(path, json.dumps(project.to_json(), indent=2) + "\n")
     return path
-
-
-# ---------------------------------------------------------------- inference
-
-
-def _sample(pairs, k: int):
-    if len(pairs) <= k:
-        return list(pairs)
-    step = len(pairs) / k
-    return [pairs[int(i * step)] for i in range(k)]
-
-
-def infer_project(dataset: Dataset, sample: int = INFER_SAMPLE) -> Project:
-    """Classes and label map guessed from up to ``sample`` masks (spread over the dataset)."""
-    values: set[int] = set()
-    colors: set[tuple[int, int, int]] = set()
-    palette = None
-    read = 0
-    for pair in _sample([p for p in dataset.pairs if p.mask is not None], sample):
-        try:
-            mf = read_mask_file(pair.mask)
-        except ImageReadError:
-            continue
-        read += 1
-        arr = mf.array
-        if mf.palette is not None and palette is None:
-            palette = mf.palette
-        if arr.ndim == 3:
-            rgb = arr[..., :3].reshape(-1, 3)
-            key = np.unique((rgb[:, 0].astype(np.uint32) << 16) | (rgb[:, 1].astype(np.uint32) << 8) | rgb[:, 2])
-            if len(key) > 256:
-                key = key[:256]
-            colors.update((int(k >> 16) & 255, int(k >> 8) & 255, int(k) & 255) for k in key)
-        elif arr.dtype.kind in "iub":
-            if arr.dtype.itemsize == 1:
-                counts = np.bincount(arr.ravel(), minlength=256)
-                values.update(int(v) for v in np.flatnonzero(counts))
-            else:
-                values.update(int(v) for v in np.unique(arr)[:4096])
-        elif arr.dtype.kind == "f":
-            finite = arr[np.isfinite(arr)]
-            values.update(int(round(float(v))) for v in np.unique(finite)[:4096] if 0 <= v < 65536)
-    return infer_from_values(values, colors, palette, read)
-
-
-def infer_from_values(values, colors=(), palette: np.ndarray | None = None, read: int = 1) -> Project:
-    """The inference rules of :func:`infer_project`, applied to values already collected.
-
-    ``values``: stored grey/index values seen; ``colors``: ``(r, g, b)`` colours seen
-    in colour masks; ``palette``: the ``(256, 3)`` palette of a palette mask, if any;
-    ``read``: how many masks were read (0 → two default classes). The checker
-    uses this with the values of every mask it read.
-    """
-    values = {int(v) for v in values}
-    colors = {tuple(int(x) for x in c) for c in colors}
-    notes = []
-    if read == 0:
-        return Project(
-            classes=(ClassInfo("background", (0, 0, 0)), ClassInfo("foreground", (128, 0, 0))),
-            inferred=True,
-            notes=("No readable mask found: two classes assumed (background, foreground).",),
-        )
-    if colors and not values:
-        ordered = sorted(colors, key=lambda c: (c != (0, 0, 0), sum(c), c))[:MAX_CLASSES]
-        classes = tuple(
-            ClassInfo("background" if c == (0, 0, 0) else f"class {i} #{c[0]:02x}{c[1]:02x}{c[2]:02x}", c)
-            for i, c in enumerate(ordered)
-        )
-        notes.append(f"Colour masks: {len(ordered)} colours found, one class per colour (black is background).")
-        return Project(classes=classes, label_map={c: i for i, c in enumerate(ordered)}, ignore_index=None,
-                       inferred=True, notes=tuple(notes))
-
-    if values <= {0, 255} or (values <= {0, 1, 255} and 1 not in values):
-        classes = (ClassInfo("background", (0, 0, 0)), ClassInfo("foreground", (128, 0, 0)))
-        notes.append("Masks hold only 0 and 255: two classes assumed, 255 = foreground (see the binary-255 finding).")
-        return Project(classes=classes, ignore_index=None, inferred=True, notes=tuple(notes))
-
-    ignore = 255 if 255 in values else None
-    used = sorted(v for v in values if v != ignore)
-    n = (max(used) + 1) if used else 2
-    n = max(2, min(n, MAX_CLASSES))
-    colors_table = default_colors(max(n, 256))
-    if palette is not None:
-        colors_table = [tuple(int(x) for x in palette[i]) for i in range(256)] + colors_table[256:]
-    voc = palette is not None and all(
-        tuple(palette[i]) == default_colors(21)[i] for i in range(min(21, len(palette)))
-    )
-    if voc and n <= 21:
-        n = 21
-        names = list(VOC_CLASS_NAMES)
-        notes.append("Palette masks with the Pascal VOC colour map: the 21 VOC classes assumed.")
-    else:
-        names = ["background"] + [f"class {i}" for i in range(1, n)]
-        notes.append(f"Index masks with values {_fmt_values(used)}: {n} classes assumed (0..{n - 1}).")
-    if ignore is not None:
-        notes.append("255 is taken as ignore/void (the Pascal VOC convention).")
-    classes = tuple(ClassInfo(names[i], colors_table[i]) for i in range(n))
-    return Project(classes=classes, ignore_index=ignore if ignore is not None else 255, inferred=True, notes=tuple(notes))
-
-
-def _fmt_values(values) -> str:
-    values = list(values)
-    if len(values) > 12:
-        return ", ".join(str(v) for v in values[:12]) + ", …"
-    return ", ".join(str(v) for v in values) or "none"
-
-

@@ -36,12 +36,13 @@ import numpy as np
 from .class_editing import with_class_added, with_class_recolored, with_class_renamed
 from .dataset import Dataset, Pair, open_dataset
 from .edits import Change, Rect
-from .findings import Finding
+from .checker.findings import Finding
 from .findings_index import error_counts
 from .history import History, HistoryBudget
 from .io import write_mask
-from .pair_files import PairFiles, ReadOnly, classify_mask, histogram, read_pair, write_protected
-from .project import PROJECT_FILE, Project, ProjectError, infer_project, load_project, save_project
+from .labels import ReadOnly, classify_mask, infer_project, load_project
+from .pair_files import PairFiles, histogram, read_pair, write_protected
+from .project import PROJECT_FILE, Project, ProjectError, save_project
 from .read_ahead import PREFETCH_MAX_BYTES, ReadAhead
 from .session_types import ASK_CANCEL, ASK_DISCARD, ASK_SAVE, Event, PairStatus, SessionError
 

@@ -24,7 +24,7 @@ from typing import Callable
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
-from fcnstudio.core.checks import CheckCancelled, check_dataset
+from fcnstudio.core.checker.run import CheckCancelled, check_dataset
 from fcnstudio.core.fixes import apply_fix, plan_fix
 
 #: Seconds between two progress signals (the last one, done == total, always goes).

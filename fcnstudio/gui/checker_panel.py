@@ -1,6 +1,6 @@
 """The checker dock: run the label checker in the background, list its findings, fix them.
 
-"Check dataset" (F5) runs :func:`~fcnstudio.core.checks.check_dataset` in a
+"Check dataset" (F5) runs :func:`~fcnstudio.core.checker.run.check_dataset` in a
 :class:`~fcnstudio.gui.check_worker.BackgroundJob` with a progress bar and a
 Cancel button. Findings are grouped by code (severity icon, colour, count);
 the children are the files with their message; double-clicking one shows the

@@ -32,7 +32,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from fcnstudio.core.check_rules import FIXABLE
+from fcnstudio.core.checker.findings import FIXABLE
 from fcnstudio.core.fixes import BACKUP_DIR
 from fcnstudio.core.session import ASK_DISCARD, ASK_SAVE, SessionError
 from fcnstudio.gui.check_worker import BackgroundJob, apply_work, plan_work

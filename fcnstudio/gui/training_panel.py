@@ -193,7 +193,9 @@ class TrainingPanel(QWidget):
             return False
         self.settings_form.save()
         project = s.project if s.project is not None and not s.project.inferred else None
-        worker = training_worker(str(s.dataset.root), self.config(), project, self)
+        checker = getattr(self.window(), "checker", None)  # the Checker dock: its last check, if still current
+        last = checker.results.get(s.dataset.root) if checker is not None else None
+        worker = training_worker(str(s.dataset.root), self.config(), project, self, check=last)
         self.plot.clear()
         self.grid.clear()
         if s.project is not None:

@@ -193,13 +193,16 @@ def _refusal(exc: Exception) -> Refusal:
     return Refusal(str(exc), tuple(getattr(exc, "findings", ()) or ()))
 
 
-def training_worker(dataset_root: str, config: dict, project=None, parent: QObject | None = None) -> Worker:
+def training_worker(dataset_root: str, config: dict, project=None, parent: QObject | None = None,
+                    check=None) -> Worker:
     """A worker that trains on ``dataset_root`` with ``TrainConfig(**config)``.
 
     The pre-flight check and the data loading run in the thread too; a refusal
     (error findings, an unusable setting or checkpoint) is a ``refused`` signal.
+    ``check``: the Checker dock's last result, used instead of a new check while it is current.
     """
     def job(worker: Worker) -> None:
+        from fcnstudio.train.preflight import reuse_check
         from fcnstudio.train.trainer import REFUSALS, TrainConfig, Trainer
 
         try:
@@ -207,7 +210,8 @@ def training_worker(dataset_root: str, config: dict, project=None, parent: QObje
         except (TypeError, ValueError) as exc:
             worker.refused.emit(_refusal(exc))
             return
-        trainer = Trainer(dataset_root, cfg, callback=worker.emit_event, project=project)
+        trainer = Trainer(dataset_root, cfg, callback=worker.emit_event, project=project,
+                          check_result=reuse_check(check, project))
         worker.attach(trainer)
         try:
             trainer.prepare()

@@ -24,6 +24,7 @@ from .losses import make_loss, median_frequency_weights
 from .models import build_model
 from .monitor import Monitor
 from .predict import resolve_device
+from .preflight import PreflightResult
 
 __all__ = ["auto_weights", "build_loss", "build_network", "build_optimizer", "default_threads", "device_for",
            "load_resume", "make_monitor", "read_resume", "resolve_weights", "seeded"]
@@ -82,10 +83,11 @@ def build_loss(name: str, num_classes: int, ignore_index: int, weights: Sequence
     return make_loss(name, num_classes, ignore_index, None if name == "dice" else weights).to(device)
 
 
-def make_monitor(project: Project, check_result: Any, loss_name: str, lr: float, class_weights: list | None,
+def make_monitor(project: Project, check_result: PreflightResult | None, loss_name: str, lr: float, class_weights: list | None,
                  fresh_network: bool) -> Monitor:
     """The run's monitor, with the checker's class fractions when it has them for these classes."""
-    fractions = getattr(getattr(check_result, "stats", None), "class_fraction", None)
+    stats = check_result.stats if check_result is not None else None
+    fractions = stats.class_fraction if stats is not None else None
     if fractions is not None and len(fractions) != project.num_classes:
         fractions = None
     return Monitor(project.num_classes, project.class_names, project.ignore_index, loss_name, lr,
@@ -109,10 +111,10 @@ def resolve_weights(spec: Any, loss: str, num_classes: int, auto: Callable[[], l
     return w
 
 
-def auto_weights(check_result: Any, store: PairStore, train_idx: Sequence[int], num_classes: int) -> list:
+def auto_weights(check_result: PreflightResult | None, store: PairStore, train_idx: Sequence[int], num_classes: int) -> list:
     """The checker's suggested weights when it has usable ones, else median-frequency weights of the training masks."""
-    stats = getattr(check_result, "stats", None)
-    sw = getattr(stats, "suggested_weights", None)
+    stats = check_result.stats if check_result is not None else None
+    sw = stats.suggested_weights if stats is not None else None
     if sw is not None and len(sw) == num_classes and all(math.isfinite(x) and x >= 0 for x in sw) and sum(sw) > 0:
         return [float(x) for x in sw]
     counts = store.class_pixels(train_idx)

@@ -20,7 +20,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..core.dataset import Dataset
-from ..core.project import Project, load_project
+from ..core.labels import load_project
+from ..core.project import Project
 from .augment import AugmentConfig
 from .config import TrainConfig
 from .crops import CropSampler
@@ -56,7 +57,7 @@ def checked_project(dataset: Dataset, project: Project | None, result: Preflight
     classes, :class:`~.errors.Stopped` when ``stop()`` interrupted the check."""
     project = project if project is not None else load_project(dataset)
     if result is None and cfg.preflight:
-        from ..core import checks
+        from ..core.checker import run as checks
         try:
             result = preflight(dataset, None if project.inferred else project, cancel=stop, progress=progress)
         except checks.CheckCancelled:

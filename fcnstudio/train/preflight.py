@@ -3,7 +3,7 @@
 An ``error`` finding (0/255 masks, a colour mask, a value outside the label
 map, a shape mismatch, ...) would make the network learn the wrong thing or
 crash with "target out of bounds" at step 1. :func:`preflight` runs the
-checker (:func:`fcnstudio.core.checks.check_dataset`) and reports them; the
+checker (:func:`fcnstudio.core.checker.run.check_dataset`) and reports them; the
 trainer refuses to start with a :class:`PreflightError` whose message lists
 each code, the files and the fix (``fcnstudio fix DATASET --code CODE``).
 
@@ -11,28 +11,30 @@ each code, the files and the fix (``fcnstudio fix DATASET --code CODE``).
 pairs only, so a dataset being annotated can be trained on as it grows.
 
 The checker's result is cached in ``<dataset>/.fcnstudio/check_cache.json``,
-keyed by every pair's file names, sizes and modification times and the
-contents of ``fcnstudio.json``; a later start with nothing changed reuses it.
+keyed by the check's :func:`~fcnstudio.core.checker.result.fingerprint` (every
+pair's file names, sizes and modification times and the contents of
+``fcnstudio.json``); a later start with nothing changed reuses it, and so does
+a start given a current :class:`~fcnstudio.core.checker.result.CheckResult`.
 The cache is best-effort: a read-only dataset simply is not cached.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
-import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
+from ..core.checker.findings import Finding
+from ..core.checker.result import CheckResult, fingerprint
+from ..core.checker.stats import DatasetStats
+from ..core.checker.run import check_dataset
 from ..core.dataset import Dataset
-from ..core.findings import Finding
 from ..core.io import atomic_write_text
-from ..core.project import Project, ProjectError, project_path
+from ..core.project import Project, ProjectError
 
-__all__ = ["NON_BLOCKING", "PreflightError", "PreflightResult", "preflight", "fix_command"]
+__all__ = ["NON_BLOCKING", "PreflightError", "PreflightResult", "preflight", "reuse_check", "fix_command"]
 
 CACHE_NAME = "check_cache.json"
 CACHE_VERSION = 1
@@ -55,11 +57,10 @@ class PreflightResult:
     """What the check found. ``ok`` is False when a blocking error finding exists."""
 
     ok: bool
-    findings: tuple
-    stats: Any
+    findings: tuple[Finding, ...]
+    stats: DatasetStats | None
     project: Project | None
     from_cache: bool = False
-    checked: bool = True
 
     @property
     def errors(self) -> tuple:
@@ -116,80 +117,6 @@ def describe_errors(dataset: Dataset, errors: tuple, max_files: int = 5) -> str:
 # ---------------------------------------------------------------- cache
 
 
-def _cache_key(dataset: Dataset, project: Project | None) -> str:
-    h = hashlib.sha256()
-    h.update(f"v{CACHE_VERSION}".encode())
-    if project is not None and not project.inferred:  # an unsaved project from the GUI
-        h.update(json.dumps(project.to_json(), sort_keys=True).encode())
-    for p in dataset.pairs:
-        for path in (p.image, p.mask):
-            if path is None:
-                h.update(b"-\n")
-                continue
-            try:
-                st = os.stat(path)
-                h.update(f"{dataset.relative(path)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-            except OSError:
-                h.update(f"{dataset.relative(path)}|?\n".encode())
-    pp = project_path(dataset.root)
-    try:
-        h.update(pp.read_bytes())
-    except OSError:
-        h.update(b"<no project file>")
-    return h.hexdigest()
-
-
-def _jsonable(x: Any) -> Any:
-    try:
-        json.dumps(x)
-        return x
-    except (TypeError, ValueError):
-        return None
-
-
-def _finding_to_json(f: Finding) -> dict:
-    return {"code": f.code, "severity": f.severity, "path": f.path, "message": f.message, "fix": f.fix,
-            "files": list(f.files), "location": list(f.location) if f.location else None,
-            "data": _jsonable(dict(f.data)) or {}}
-
-
-def _finding_from_json(d: dict) -> Finding:
-    return Finding(code=d["code"], severity=d["severity"], path=d.get("path", ""), message=d.get("message", ""),
-                   fix=d.get("fix"), files=tuple(d.get("files") or ()),
-                   location=tuple(d["location"]) if d.get("location") else None, data=d.get("data") or {})
-
-
-def _stats_to_json(stats: Any) -> dict | None:
-    if stats is None or not dataclasses.is_dataclass(stats):
-        return None
-    out = {}
-    for f in dataclasses.fields(stats):
-        v = getattr(stats, f.name)
-        if isinstance(v, tuple):
-            v = list(v)
-        if isinstance(v, dict) and any(not isinstance(k, str) for k in v):
-            continue
-        v = _jsonable(v)
-        if v is not None:
-            out[f.name] = v
-    return out
-
-
-def _stats_from_json(d: dict | None) -> Any:
-    if d is None:
-        return None
-    try:
-        from ..core.check_rules import DatasetStats
-    except ImportError:  # pragma: no cover - checker absent
-        return None
-    kwargs = {}
-    for f in dataclasses.fields(DatasetStats):
-        if f.name in d:
-            v = d[f.name]
-            kwargs[f.name] = tuple(v) if isinstance(v, list) else v
-    return DatasetStats(**kwargs)
-
-
 def _read_cache(dataset: Dataset, key: str) -> PreflightResult | None:
     path = dataset.root / ".fcnstudio" / CACHE_NAME
     try:
@@ -199,11 +126,11 @@ def _read_cache(dataset: Dataset, key: str) -> PreflightResult | None:
             data = json.loads(fh.read(64 * 2**20).decode("utf-8"))
         if data.get("version") != CACHE_VERSION or data.get("key") != key:
             return None
-        findings = tuple(_finding_from_json(f) for f in data["findings"])
+        findings = tuple(Finding.from_json(f) for f in data["findings"])
         project = Project.from_json(data["project"]) if data.get("project") else None
         if project is not None and data.get("project_inferred"):
             project = project.with_changes(inferred=True)
-        stats = _stats_from_json(data.get("stats"))
+        stats = DatasetStats.from_json(data["stats"]) if data.get("stats") is not None else None
     except (OSError, ValueError, KeyError, TypeError, ProjectError):
         return None
     return _result(findings, stats, project, from_cache=True)
@@ -214,8 +141,8 @@ def _write_cache(dataset: Dataset, key: str, result: PreflightResult) -> None:
     data = {
         "version": CACHE_VERSION,
         "key": key,
-        "findings": [_finding_to_json(f) for f in result.findings],
-        "stats": _stats_to_json(result.stats),
+        "findings": [f.to_json(full=True) for f in result.findings],
+        "stats": result.stats.to_json() if result.stats is not None else None,
         "project": result.project.to_json() if result.project is not None else None,
         "project_inferred": bool(result.project is not None and result.project.inferred),
     }
@@ -226,7 +153,7 @@ def _write_cache(dataset: Dataset, key: str, result: PreflightResult) -> None:
         pass  # read-only dataset: no cache, no harm
 
 
-def _result(findings: tuple, stats: Any, project: Project | None, from_cache: bool = False) -> PreflightResult:
+def _result(findings: tuple, stats: DatasetStats | None, project: Project | None, from_cache: bool = False) -> PreflightResult:
     blocking = any(f.severity == "error" and f.code not in NON_BLOCKING for f in findings)
     return PreflightResult(ok=not blocking, findings=tuple(findings), stats=stats, project=project,
                            from_cache=from_cache)
@@ -235,27 +162,37 @@ def _result(findings: tuple, stats: Any, project: Project | None, from_cache: bo
 # ---------------------------------------------------------------- entry point
 
 
-def preflight(dataset: Dataset, project: Project | None = None, *, use_cache: bool = True,
-              workers: int | None = None, progress: Callable[[int, int], None] | None = None,
+def reuse_check(check: CheckResult | None, project: Project | None = None) -> PreflightResult | None:
+    """``check`` as a pre-flight result when it is still current for the files on disk and ``project``, else None.
+
+    Costs one ``stat`` per file: callers on the GUI thread may use it before
+    deciding to run a check in the background.
+    """
+    if check is None or not check.is_current(project):
+        return None
+    return _result(check.findings, check.stats, check.project, from_cache=True)
+
+
+def preflight(dataset: Dataset, project: Project | None = None, *, check: CheckResult | None = None,
+              use_cache: bool = True, workers: int | None = None, progress: Callable[[int, int], None] | None = None,
               cancel: Callable[[], bool] | None = None, raise_on_error: bool = False) -> PreflightResult:
-    """Check ``dataset`` (or reuse the cached check); with ``raise_on_error`` raise :class:`PreflightError`.
+    """Check ``dataset`` (or reuse a check); with ``raise_on_error`` raise :class:`PreflightError`.
 
     ``project`` is the one training will use (None: fcnstudio.json or inferred
-    by the checker from every mask). ``cancel`` is polled by the checker
-    (it raises :class:`fcnstudio.core.checks.CheckCancelled`).
+    by the checker from every mask). ``check``: a check already made (the
+    Checker dock's); used as it is, without checking again, when it is still
+    current for the files on disk and ``project``. ``cancel`` is polled by the
+    checker (it raises :class:`fcnstudio.core.checker.run.CheckCancelled`).
     """
-    try:
-        from ..core.checks import check_dataset
-    except ImportError:  # pragma: no cover - the checker ships with FCN Studio
-        result = PreflightResult(ok=True, findings=(), stats=None, project=project, checked=False)
-    else:
-        key = _cache_key(dataset, project) if use_cache else ""
-        result = _read_cache(dataset, key) if use_cache else None
-        if result is None:
-            check = check_dataset(dataset, project, workers=workers, progress=progress, cancel=cancel)
-            result = _result(check.findings, check.stats, check.project)
-            if use_cache:
-                _write_cache(dataset, key, result)
+    result = reuse_check(check, project)
+    key = fingerprint(dataset, project) if use_cache and result is None else ""
+    if result is None and use_cache:
+        result = _read_cache(dataset, key)
+    if result is None:
+        done = check_dataset(dataset, project, workers=workers, progress=progress, cancel=cancel)
+        result = _result(done.findings, done.stats, done.project)
+        if use_cache:
+            _write_cache(dataset, key, result)
     if raise_on_error and not result.ok:
         raise PreflightError(describe_errors(dataset, result.errors), result.errors, result)
     return result

@@ -24,8 +24,9 @@ from defects import (
     to_rgb,
     voc_style,
 )
-from fcnstudio.core.checks import CODES, CheckCancelled, check_dataset
-from fcnstudio.core.mask_stats import analyse_mask
+from fcnstudio.core.checker.findings import CODES
+from fcnstudio.core.checker.run import CheckCancelled, check_dataset
+from fcnstudio.core.checker.pair_stats import analyse_mask
 
 
 def check(root, **kw):
@@ -152,7 +153,7 @@ def test_exif_rotation(tmp_path):
 def test_jpeg_orientation_big_endian_exif(tmp_path):
     import struct
 
-    from fcnstudio.core.mask_stats import jpeg_orientation
+    from fcnstudio.core.checker.pair_stats import jpeg_orientation
 
     ok, enc = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
     tiff = b"MM\x00*" + struct.pack(">I", 8) + struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, 8, 0) + b"\0" * 4
@@ -462,3 +463,19 @@ def test_every_code_is_in_the_table():
         "empty-mask", "class-imbalance", "class-absent", "image-channels-mixed", "image-depth-mixed", "label-gaps",
         "ignore-border-255", "exif-rotation", "mask-16bit", "constant-image", "nan-image",
     }
+
+
+def test_finding_and_statistics_round_trip_through_json(tmp_path):
+    from fcnstudio.core.checker.findings import Finding
+    from fcnstudio.core.checker.stats import DatasetStats
+    from fcnstudio.core.resources import sample_dataset
+
+    result = check_dataset(sample_dataset(), workers=1)
+    for f in result.findings:
+        back = Finding.from_json(json.loads(json.dumps(f.to_json(full=True))))
+        assert (back.code, back.severity, back.path, back.files, back.fix, back.location, back.message) == \
+            (f.code, f.severity, f.path, f.files, f.fix, f.location, f.message)
+        short = Finding.from_json(f.to_json())  # the CLI's form: the fix is the code when fixable
+        assert short.fixable == f.fixable and short.files == f.files
+    stats = DatasetStats.from_json(json.loads(json.dumps(result.stats.to_json())))
+    assert stats == result.stats

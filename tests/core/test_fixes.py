@@ -13,20 +13,18 @@ import numpy as np
 import pytest
 
 from defects import binary_masks, blobs, index_masks, make_dataset, resized, save, to_luminance, to_rgb, voc_style
-from fcnstudio.core import encodings as enc
-from fcnstudio.core.checks import check_dataset
-from fcnstudio.core.fixes import (
-    FixError,
+from fcnstudio.core.checker import encodings as enc
+from fcnstudio.core.checker.run import check_dataset
+from fcnstudio.core.fix_transforms import (
     FixRefused,
-    apply_fix,
     binary_to_index,
     colors_to_index,
     fill_from_neighbours,
     luminance_to_index,
-    plan_fix,
     round_float,
     snap_to_values,
 )
+from fcnstudio.core.fixes import FixError, apply_fix, plan_fix
 from fcnstudio.core.io import read_mask_file
 
 

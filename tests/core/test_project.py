@@ -8,13 +8,13 @@ from PIL import Image
 
 from fcnstudio.core import io
 from fcnstudio.core.dataset import open_dataset
+from fcnstudio.core.labels import load_project
 from fcnstudio.core.project import (
     PROJECT_FILE,
     ClassInfo,
     LabelError,
     Project,
     ProjectError,
-    load_project,
     save_project,
 )
 

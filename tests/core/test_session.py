@@ -258,7 +258,7 @@ def test_class_edits_write_the_project_file(tmp_path):
 
 
 def test_findings_mark_pairs_with_errors(session):
-    from fcnstudio.core.findings import Finding
+    from fcnstudio.core.checker.findings import Finding
 
     session.set_findings([
         Finding("shape-mismatch", "error", "masks/b.png", "b"),

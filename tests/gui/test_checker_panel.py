@@ -17,7 +17,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtTest import QTest
 from PyQt6.QtWidgets import QApplication, QMessageBox
 
-import fcnstudio.core.checks as checks
+import fcnstudio.core.checker.run as checks
 from fcnstudio.core.io import read_mask_file
 from fcnstudio.gui.check_worker import live_threads
 from fcnstudio.gui.fix_dialog import FixDialog

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -339,3 +340,27 @@ def test_open_the_label_checker_raises_its_dock(win, qtbot):
     panel.apply_action({"open_checker": True})
     assert dock.isVisible()
     qtbot.waitUntil(lambda: not win.checker.busy, timeout=30000)
+
+
+def test_training_reuses_the_checker_docks_result_until_a_mask_changes(make_window, tmp_path, qtbot):
+    """The pre-flight writes .fcnstudio/check_cache.json whenever it runs the checker: a current dock check spares it."""
+    root = toy_dataset(tmp_path / "ds")
+    w = make_window(root)
+    panel = w.training
+    panel.overrides = tiny(max_steps=2)
+    with qtbot.waitSignal(w.checker.check_finished, timeout=60000):
+        assert w.checker.start_check()
+    assert w.checker.results.get(root) is not None
+    cache = root / ".fcnstudio" / "check_cache.json"
+    panel.start()
+    wait_finished(qtbot, panel, timeout=60000)
+    assert panel.last_done is not None and not panel.last_done.stopped
+    assert not cache.exists()  # the dock's check was used: no new check ran
+    mask = root / "masks" / "p0.png"
+    data = mask.read_bytes()
+    mask.write_bytes(data)  # same pixels, a new modification time: the check is no longer current
+    st = mask.stat()
+    os.utime(mask, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    panel.start()
+    wait_finished(qtbot, panel, timeout=60000)
+    assert panel.last_done is not None and cache.exists()  # the pre-flight checked again

@@ -157,7 +157,7 @@ def _check_array(arr, rep: Report, key: str) -> None:
 
 
 def run_checker(root: Path, placed: list[Placed], decodes: dict[str, bool]) -> Report:
-    from fcnstudio.core.checks import check_dataset
+    from fcnstudio.core.checker.run import check_dataset
     from fcnstudio.core.dataset import open_dataset
 
     rep = Report("checker")
@@ -177,7 +177,7 @@ def run_checker(root: Path, placed: list[Placed], decodes: dict[str, bool]) -> R
 def _blame_pairs(rep: Report, root: Path, placed: list[Placed]) -> None:
     """After a checker crash: analyse each hostile pair alone to say which input crashes it."""
     from fcnstudio.core.dataset import open_dataset
-    from fcnstudio.core.mask_stats import PairTask, analyse_pair
+    from fcnstudio.core.checker.pair_stats import PairTask, analyse_pair
 
     ds = open_dataset(root)
     by_path = {os.path.abspath(p): pair for pair in ds.pairs for p in (pair.image, pair.mask) if p is not None}
@@ -351,7 +351,7 @@ def _drive_editor(s, root: Path, placed: list[Placed], decodes: dict[str, bool],
 def run_train_data(root: Path, placed: list[Placed], decodes: dict[str, bool]) -> Report:
     """The training loader: PairStore.load of every complete pair, then crops of those that load."""
     from fcnstudio.core.dataset import open_dataset
-    from fcnstudio.core.project import load_project
+    from fcnstudio.core.labels import load_project
     from fcnstudio.train.crops import CropSampler
     from fcnstudio.train.data import PairStore
     from fcnstudio.train.preprocess import channel_mode

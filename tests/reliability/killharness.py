@@ -181,7 +181,7 @@ def fix_plan(d: Path):
     """The binary-255 fix plan for dataset ``d`` (computed once per folder, in the zygote: every
     round restores the same dataset in the same folder, so one plan serves every forked writer)."""
     from fcnstudio.core import fixes
-    from fcnstudio.core.checks import check_dataset
+    from fcnstudio.core.checker.run import check_dataset
 
     key = str(d)
     if key not in _PLANS:
@@ -386,7 +386,8 @@ def _verify_mask(d: Path, expected) -> str | None:
 
 def _verify_project(d: Path, expected) -> str | None:
     from fcnstudio.core.dataset import open_dataset
-    from fcnstudio.core.project import ProjectError, load_project
+    from fcnstudio.core.labels import load_project
+    from fcnstudio.core.project import ProjectError
 
     try:
         got = load_project(open_dataset(d))
@@ -611,10 +612,10 @@ PRELOAD = {
     "train_run": ["torch", "fcnstudio.train.trainer", "fcnstudio.train.checkpoint", "fcnstudio.train.data"],
     "mask_save": ["numpy", "cv2", "PIL.Image", "fcnstudio.core.io"],
     "naive_mask_save": ["numpy", "cv2", "PIL.Image", "PIL.PngImagePlugin", "fcnstudio.core.io"],
-    "project_file": ["fcnstudio.core.project", "fcnstudio.core.dataset"],
+    "project_file": ["fcnstudio.core.project", "fcnstudio.core.labels", "fcnstudio.core.dataset"],
     "checkpoint": ["torch", "fcnstudio.train.checkpoint"],
-    "fix": ["fcnstudio.core.checks", "fcnstudio.core.fixes", "fcnstudio.core.mask_stats",
-            "fcnstudio.core.check_rules"],
+    "fix": ["fcnstudio.core.checker.run", "fcnstudio.core.fixes", "fcnstudio.core.checker.pair_stats",
+            "fcnstudio.core.checker.rules"],
 }
 
 #: Longest random delay before the kill, per writer (ms): a little over one write,

@@ -54,7 +54,7 @@ def test_unreadable_file_is_reported_by_every_entry_point(sandbox, role, session
             ds = open_dataset(root)
             with pytest.raises(ImageReadError, match="p1.png"):
                 (read_image if role == "image" else read_mask_file)(bad)
-            from fcnstudio.core.checks import check_dataset
+            from fcnstudio.core.checker.run import check_dataset
 
             result = check_dataset(ds, workers=1)
             assert ds.relative(bad) in result.files_with("unreadable")
@@ -65,7 +65,7 @@ def test_unreadable_file_is_reported_by_every_entry_point(sandbox, role, session
             assert "p1.png" in said and "permission" in said.lower()
             assert not s.editable or role == "image"
 
-            from fcnstudio.core.project import load_project
+            from fcnstudio.core.labels import load_project
             from fcnstudio.train.data import PairStore
             from fcnstudio.train.errors import DataError
 
@@ -239,7 +239,7 @@ def test_editor_autosave_on_a_full_disk_asks_and_keeps_the_edit(sandbox, session
 def test_fix_on_a_full_disk_leaves_every_original(sandbox, at):
     """ENOSPC during the backups or the writes: each original is untouched or fixed-with-backup; no temp file."""
     from fcnstudio.core import fixes
-    from fcnstudio.core.checks import check_dataset
+    from fcnstudio.core.checker.run import check_dataset
 
     import killharness as kh
 
@@ -261,7 +261,7 @@ def test_fix_on_a_full_disk_leaves_every_original(sandbox, at):
 
 def test_fix_with_a_full_disk_for_the_backup_changes_nothing(sandbox):
     from fcnstudio.core import fixes
-    from fcnstudio.core.checks import check_dataset
+    from fcnstudio.core.checker.run import check_dataset
 
     import killharness as kh
 
@@ -328,7 +328,7 @@ def test_saving_a_mask_that_links_outside_never_writes_outside(sandbox, sessions
 
 def test_fix_refuses_a_mask_that_links_outside(sandbox):
     from fcnstudio.core import fixes
-    from fcnstudio.core.checks import check_dataset
+    from fcnstudio.core.checker.run import check_dataset
 
     root = _dataset(sandbox / "dataset", n=3, binary=True)
     outside = sandbox / "outside" / "mask255.png"

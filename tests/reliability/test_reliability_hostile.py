@@ -139,7 +139,8 @@ def test_hostile_project_file_is_refused_clearly(tmp_path, name, data, capsys, s
     the editor opens with inferred classes and says why; the trainer refuses; nothing is rewritten."""
     from fcnstudio.cli import main
     from fcnstudio.core.dataset import open_dataset
-    from fcnstudio.core.project import ProjectError, load_project
+    from fcnstudio.core.labels import load_project
+    from fcnstudio.core.project import ProjectError
 
     root = _one_pair_dataset(tmp_path / "dataset")
     (root / "fcnstudio.json").write_bytes(data)
@@ -176,7 +177,8 @@ ACCEPTED = hostile.project_cases_accepted()
 def test_odd_but_valid_project_file_stays_inside_the_dataset(sandbox, name, data, sessions):
     """Settings that name paths (``../..``) or huge values never lead a write outside the dataset."""
     from fcnstudio.core.dataset import open_dataset
-    from fcnstudio.core.project import ProjectError, load_project
+    from fcnstudio.core.labels import load_project
+    from fcnstudio.core.project import ProjectError
 
     root = _one_pair_dataset(sandbox / "dataset")
     (root / "fcnstudio.json").write_bytes(data)
@@ -380,7 +382,7 @@ def test_noisy_jpeg_mask_is_reported_not_a_crash(tmp_path):
     (all noise) crashed _ramp_features with IndexError and aborted the whole check."""
     from PIL import Image
 
-    from fcnstudio.core.checks import check_dataset
+    from fcnstudio.core.checker.run import check_dataset
 
     root = _one_pair_dataset(tmp_path / "dataset")
     noise = np.random.default_rng(0).integers(0, 256, (32, 48)).astype(np.uint8)
@@ -434,7 +436,8 @@ def test_cli_train_refuses_a_hostile_dataset_before_training(sandbox, capsys):
 def test_project_file_that_is_not_a_file_never_blocks(tmp_path, kind):
     """fcnstudio.json as a folder, a FIFO or a link to /dev/zero: refused (or ignored) at once, never read."""
     from fcnstudio.core.dataset import open_dataset
-    from fcnstudio.core.project import ProjectError, load_project
+    from fcnstudio.core.labels import load_project
+    from fcnstudio.core.project import ProjectError
 
     root = _one_pair_dataset(tmp_path / "dataset")
     target = root / "fcnstudio.json"

@@ -56,7 +56,7 @@ def test_fix_with_backup_survives_kills(tmp_dir):
 def test_fix_rerun_after_kill_completes_and_keeps_originals(tmp_dir):
     """A fix interrupted by a kill, run again, fixes the rest; the first backup still holds every original."""
     from fcnstudio.core import fixes
-    from fcnstudio.core.checks import check_dataset
+    from fcnstudio.core.checker.run import check_dataset
 
     stats = kh.run_kills("fix", 1, tmp_dir, seed=6, max_delay_ms=60)
     d = tmp_dir / "fix"
@@ -100,7 +100,7 @@ def test_fix_backups_are_durable_before_any_original_is_replaced(tmp_path, monke
     fsync: found here, fixed in core/fixes.py.)
     """
     from fcnstudio.core import fixes
-    from fcnstudio.core.checks import check_dataset
+    from fcnstudio.core.checker.run import check_dataset
 
     d = tmp_path / "ds"
     kh.make_fix_dataset(d, n=3, size=(32, 40))

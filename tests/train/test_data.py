@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fcnstudio.core.dataset import open_dataset
-from fcnstudio.core.project import load_project
+from fcnstudio.core.labels import load_project
 from fcnstudio.train.crops import CropSampler
 from fcnstudio.train.data import PairStore, train_ignore_index
 from fcnstudio.train.errors import DataError

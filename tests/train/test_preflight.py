@@ -84,3 +84,32 @@ def test_results_are_cached_until_a_file_changes(tmp_path):
     st = mask.stat()
     os.utime(mask, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     assert not preflight(ds, workers=1).from_cache
+
+
+def test_a_current_check_is_used_as_it_is_and_a_stale_one_is_not(tmp_path):
+    from fcnstudio.core.checker.run import check_dataset
+
+    root = binary_dataset(tmp_path / "ds", top=1, project={"classes": ["background", "cell"], "ignore_index": None})
+    ds = open_dataset(root)
+    check = check_dataset(ds, workers=1)
+    assert check.is_current()
+    reused = preflight(ds, check=check, workers=1)
+    assert reused.findings == check.findings and reused.stats == check.stats
+    assert not (root / ".fcnstudio" / "check_cache.json").exists()  # no check ran, nothing cached
+    (root / "images" / "c3.png").write_bytes((root / "images" / "c0.png").read_bytes())  # a new file
+    assert not check.is_current()
+    rechecked = preflight(open_dataset(root), check=check, workers=1)
+    assert not rechecked.from_cache and "missing-mask" in {f.code for f in rechecked.findings}
+    assert (root / ".fcnstudio" / "check_cache.json").exists()
+
+
+def test_a_declared_project_equal_to_the_file_does_not_make_the_check_stale(tmp_path):
+    from fcnstudio.core.checker.run import check_dataset
+    from fcnstudio.core.labels import load_project
+
+    root = binary_dataset(tmp_path / "ds", top=1, project={"classes": ["background", "cell"], "ignore_index": None})
+    check = check_dataset(root, workers=1)
+    project = load_project(open_dataset(root))
+    assert check.is_current(project.with_changes(training={"lr": 0.1}))  # training settings do not count
+    renamed = project.with_changes(classes=(project.classes[0], project.classes[1].__class__("nucleus", (9, 9, 9))))
+    assert not check.is_current(renamed)

@@ -35,7 +35,7 @@ from .. import edits
 from ..dataset import Dataset, Pair
 from ..edits import Change, Rect
 from ..io import ImageReadError, read_mask_file
-from ..pair_files import ReadOnly
+from ..labels import ReadOnly
 from ..session_types import Event
 from .journal import RecoveryJournal
 from .journal_file import FORMAT, JournalEntry, journal_name, mask_stamp

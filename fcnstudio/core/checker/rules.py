@@ -1,6 +1,6 @@
 """From per-pair summaries to findings and statistics: the checker's judgement.
 
-:func:`evaluate` reads the small :class:`~fcnstudio.core.mask_stats.PairSummary`
+:func:`evaluate` reads the small :class:`~fcnstudio.core.checker.pair_stats.PairSummary`
 of every pair (pixel data never reaches this module) and decides, with the
 whole dataset in view, what is wrong. Dataset context matters: a ``{0, 255}``
 mask is a binary-255 defect in a binary dataset but a "nothing labelled, some
@@ -17,10 +17,10 @@ Rules, in the order they are applied (the DESIGN.md table names the codes):
   maps 255 to a class.
 - **color-mask.** RGB(A) masks (unless the project's colour label map names
   every colour), and grey masks whose values are all brightnesses of Pascal
-  VOC colours (see :mod:`fcnstudio.core.encodings`), judged over the dataset.
+  VOC colours (see :mod:`fcnstudio.core.checker.encodings`), judged over the dataset.
 - **lossy-mask / interpolation-artifacts.** JPEG files are lossy. Other masks
-  carry a verdict from :func:`fcnstudio.core.artefacts.artefacts`, reconsidered
-  over the dataset (:func:`fcnstudio.core.check_classes.second_look`).
+  carry a verdict from :func:`fcnstudio.core.checker.artefacts.artefacts`, reconsidered
+  over the dataset (:func:`fcnstudio.core.checker.classes.second_look`).
 - **label-out-of-range.** With a project file: values ≥ number of classes
   (other than ``ignore_index``) or negative. Without one, the classes are
   inferred from every mask, so only negative values and *outliers* count: the
@@ -39,50 +39,12 @@ from collections import Counter
 import numpy as np
 
 from . import encodings as enc
-from .check_classes import (
-    DatasetStats,
-    EncodingInfo,
-    MaskView,
-    classify,
-    clean_values,
-    color_map_of,
-    dataset_stats,
-    find_luminance,
-    infer_classes,
-    map_classes,
-    second_look,
-    void_255,
-)
-from .findings import Finding
-from .mask_stats import PairSummary
-from .project import Project
-
-FIXABLE = ("binary-255", "color-mask", "lossy-mask", "interpolation-artifacts", "inconsistent-encoding", "non-integer-mask")
-
-SEVERITY = {
-    "missing-mask": "error",
-    "missing-image": "error",
-    "unreadable": "error",
-    "shape-mismatch": "error",
-    "label-out-of-range": "error",
-    "binary-255": "error",
-    "color-mask": "error",
-    "non-integer-mask": "error",
-    "lossy-mask": "error",
-    "interpolation-artifacts": "warning",
-    "inconsistent-encoding": "error",
-    "empty-mask": "warning",
-    "class-imbalance": "warning",
-    "class-absent": "warning",
-    "image-channels-mixed": "warning",
-    "image-depth-mixed": "warning",
-    "label-gaps": "warning",
-    "ignore-border-255": "info",
-    "exif-rotation": "warning",
-    "mask-16bit": "info",
-    "constant-image": "warning",
-    "nan-image": "error",
-}
+from .classes import MaskView, color_map_of, map_classes, read_classes
+from .findings import FIXABLE, SEVERITY, Finding
+from .pair_stats import PairSummary
+from ..project import Project
+from .result import EncodingInfo
+from .stats import DatasetStats, dataset_stats
 
 #: A present class below this share of the labelled pixels is reported as imbalanced.
 IMBALANCE_SHARE = 0.01
@@ -133,16 +95,9 @@ def evaluate(
     on); None means infer the classes from the masks themselves.
     """
     findings = _pair_findings(summaries)
-    masks = [MaskView(p.mask, {}, p.mask.artefacts) for p in summaries if p.mask is not None and p.mask.error is None]
-    second_look(masks)
-    for m in masks:
-        m.values = clean_values(m.s, m.art)
-
-    void255 = void_255(masks, declared)
-    lum = find_luminance(masks, declared)
-    classify(masks, declared, void255, lum)
-
-    project, outliers = (declared, set()) if declared else infer_classes(masks, void255, lum)
+    reading = read_classes([p.mask for p in summaries if p.mask is not None], declared)
+    project, masks, void255, lum, outliers = (reading.project, reading.masks, reading.void255, reading.lum,
+                                              reading.outliers)
     cmap, source = color_map_of(masks, project)
     for m in masks:
         map_classes(m, project, void255, lum, cmap)

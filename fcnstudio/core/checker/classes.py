@@ -1,9 +1,9 @@
 """How stored mask values become classes: encodings, 255 as void, inferred classes, statistics.
 
-Part of the checker's judgement (:mod:`fcnstudio.core.check_rules` builds the
+Part of the checker's judgement (:mod:`fcnstudio.core.checker.rules` builds the
 findings). Everything here works on the small per-mask summaries of
-:mod:`fcnstudio.core.mask_stats`, never on pixels. The rules are listed in
-:mod:`fcnstudio.core.check_rules`.
+:mod:`fcnstudio.core.checker.pair_stats`, never on pixels. The rules are listed in
+:mod:`fcnstudio.core.checker.rules`.
 """
 
 from __future__ import annotations
@@ -15,67 +15,57 @@ import numpy as np
 
 from . import encodings as enc
 from .artefacts import MIN_ARTEFACT_SHARE, MIN_ARTEFACT_VALUES, Artefacts
-from .mask_stats import MaskSummary
-from .project import Project, infer_from_values
+from .pair_stats import MaskFileSummary
 
-
-@dataclass(frozen=True)
-class DatasetStats:
-    """Dataset-level numbers, in class-index space (the project's label map applied).
-
-    ``class_fraction[c]`` is the share of labelled (not ignored) pixels in class
-    ``c``; ``images_with_class[c]`` the number of masks containing it;
-    ``suggested_weights`` median-frequency balancing (Eigen & Fergus): the
-    frequency of a class is its pixels over the pixels of the masks that contain
-    it, and its weight is the median frequency over its own (0 for a class that
-    appears nowhere). 0/255 masks count 255 as class 1; colour and luminance
-    masks count their colours' classes; damaged pixels are not counted.
-    """
-
-    pairs: int = 0
-    images: int = 0
-    masks: int = 0
-    class_names: tuple[str, ...] = ()
-    class_pixels: tuple[int, ...] = ()
-    class_fraction: tuple[float, ...] = ()
-    images_with_class: tuple[int, ...] = ()
-    suggested_weights: tuple[float, ...] = ()
-    labelled_pixels: int = 0
-    ignored_pixels: int = 0
-    #: Pixels whose value maps to no class (out of range, damaged).
-    unmapped_pixels: int = 0
-    image_shapes: dict = field(default_factory=dict)
-    mask_shapes: dict = field(default_factory=dict)
-    image_formats: dict = field(default_factory=dict)
-    #: How the masks store classes ("index", "0/255", "palette index", "rgb", ...) → count.
-    encodings: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class EncodingInfo:
-    """How the checker read stored values as classes; the fixes write with the same reading."""
-
-    #: Packed colour (0xRRGGBB) → class index, for colour masks.
-    color_map: dict = field(default_factory=dict)
-    #: "project", "voc", "palette" or "order" (see :func:`fcnstudio.core.encodings.color_index_map`).
-    color_source: str = ""
-    #: Name of the luminance table when grey masks are palette brightnesses, else None.
-    luminance: str | None = None
-    #: Whether 255 is void (ignore) in this dataset.
-    void255: bool = False
+VOC_CLASS_NAMES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
+    "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+    "train", "tvmonitor",
+)
+from ..io import default_colors
+from ..project import MAX_CLASSES, ClassInfo, Project
 
 
 @dataclass
 class MaskView:
     """A readable mask and what the rules decided about it."""
 
-    s: MaskSummary
+    s: MaskFileSummary
     values: dict[int, int]  # value (or packed colour) → pixels, damaged values left out
     art: Artefacts | None = None  # the damage, after the dataset-wide second look
     family: str = "index"  # index | binary | color | luminance | float | empty
     encoding: str = ""  # the label shown in the statistics
     codes: list = field(default_factory=list)
     class_hist: dict = field(default_factory=dict)
+
+
+@dataclass
+class ClassReading:
+    """How a dataset's masks were read as classes: the project, each mask's view, 255 as void, luminance."""
+
+    project: Project
+    masks: list[MaskView]
+    void255: bool
+    lum: tuple | None
+    #: Values taken as out of range rather than classes (JPEG noise, stray values).
+    outliers: set[int]
+
+
+def read_classes(summaries: list[MaskFileSummary], declared: Project | None) -> ClassReading:
+    """The one reading of stored values as classes, from readable mask summaries.
+
+    ``declared``: the project file's (its classes are the truth); None infers the
+    classes from these masks, damage and outliers left out.
+    """
+    masks = [MaskView(s, {}, s.artefacts) for s in summaries if s.error is None]
+    second_look(masks)
+    for m in masks:
+        m.values = clean_values(m.s, m.art)
+    void255 = void_255(masks, declared)
+    lum = find_luminance(masks, declared)
+    classify(masks, declared, void255, lum)
+    project, outliers = (declared, set()) if declared else infer_classes(masks, void255, lum)
+    return ClassReading(project, masks, void255, lum, outliers)
 
 
 def second_look(masks: list[MaskView]) -> None:
@@ -113,7 +103,7 @@ def second_look(masks: list[MaskView]) -> None:
                         dominant=tuple(sorted(set(art.dominant) | taken)), damage=tuple(left))
 
 
-def clean_values(s: MaskSummary, art: Artefacts | None) -> dict[int, int]:
+def clean_values(s: MaskFileSummary, art: Artefacts | None) -> dict[int, int]:
     """The mask's values without its damage; in a damaged mask a class must hold 0.2 % of it."""
     hist = s.histogram()
     if art is not None:
@@ -313,48 +303,62 @@ def map_classes(m: MaskView, project: Project, void255: bool, lum, cmap: dict[in
         m.family = "empty"
 
 
-def dataset_stats(summaries, masks: list[MaskView], project: Project) -> DatasetStats:
-    n = project.num_classes
-    pixels = np.zeros(n, np.int64)
-    images = np.zeros(n, np.int64)
-    image_pixels = np.zeros(n, np.int64)  # labelled pixels of the masks containing each class
-    ignored = unmapped = 0
-    encodings: Counter = Counter()
-    for m in masks:
-        encodings[m.encoding or m.family] += 1
-        labelled = sum(c for k, c in m.class_hist.items() if isinstance(k, int) and k >= 0)
-        for k, c in m.class_hist.items():
-            if k == "ignore":
-                ignored += c
-            elif k == -1:
-                unmapped += c
-            elif c:
-                pixels[k] += c
-                images[k] += 1
-                image_pixels[k] += labelled
-    total = int(pixels.sum())
-    frac = pixels / total if total else np.zeros(n)
-    freq = np.where(image_pixels > 0, pixels / np.maximum(image_pixels, 1), 0.0)
-    present = freq > 0
-    weights = np.zeros(n)
-    if present.any():
-        med = float(np.median(freq[present]))
-        weights[present] = med / freq[present]
-    ims = [p.image for p in summaries if p.image is not None and not p.image.error]
-    return DatasetStats(
-        pairs=len(summaries),
-        images=sum(1 for p in summaries if p.image is not None),
-        masks=sum(1 for p in summaries if p.mask is not None),
-        class_names=tuple(project.class_names),
-        class_pixels=tuple(int(x) for x in pixels),
-        class_fraction=tuple(round(float(x), 6) for x in frac),
-        images_with_class=tuple(int(x) for x in images),
-        suggested_weights=tuple(round(float(x), 4) for x in weights),
-        labelled_pixels=total,
-        ignored_pixels=int(ignored),
-        unmapped_pixels=int(unmapped),
-        image_shapes=dict(Counter(f"{im.height}x{im.width}" for im in ims).most_common(50)),
-        mask_shapes=dict(Counter(f"{m.s.height}x{m.s.width}" for m in masks).most_common(50)),
-        image_formats=dict(Counter(f"{im.format} {im.channels}ch {im.dtype}" for im in ims).most_common(20)),
-        encodings=dict(encodings.most_common()),
+def infer_from_values(values, colors=(), palette: np.ndarray | None = None, read: int = 1) -> Project:
+    """The classes for the stored values a dataset's masks hold (damage and outliers already left out).
+
+    ``values``: stored grey/index values seen; ``colors``: ``(r, g, b)`` colours seen
+    in colour masks; ``palette``: the ``(256, 3)`` palette of a palette mask, if any;
+    ``read``: how many masks were read (0 → two default classes).
+    """
+    values = {int(v) for v in values}
+    colors = {tuple(int(x) for x in c) for c in colors}
+    notes = []
+    if read == 0:
+        return Project(
+            classes=(ClassInfo("background", (0, 0, 0)), ClassInfo("foreground", (128, 0, 0))),
+            inferred=True,
+            notes=("No readable mask found: two classes assumed (background, foreground).",),
+        )
+    if colors and not values:
+        ordered = sorted(colors, key=lambda c: (c != (0, 0, 0), sum(c), c))[:MAX_CLASSES]
+        classes = tuple(
+            ClassInfo("background" if c == (0, 0, 0) else f"class {i} #{c[0]:02x}{c[1]:02x}{c[2]:02x}", c)
+            for i, c in enumerate(ordered)
+        )
+        notes.append(f"Colour masks: {len(ordered)} colours found, one class per colour (black is background).")
+        return Project(classes=classes, label_map={c: i for i, c in enumerate(ordered)}, ignore_index=None,
+                       inferred=True, notes=tuple(notes))
+
+    if values <= {0, 255} or (values <= {0, 1, 255} and 1 not in values):
+        classes = (ClassInfo("background", (0, 0, 0)), ClassInfo("foreground", (128, 0, 0)))
+        notes.append("Masks hold only 0 and 255: two classes assumed, 255 = foreground (see the binary-255 finding).")
+        return Project(classes=classes, ignore_index=None, inferred=True, notes=tuple(notes))
+
+    ignore = 255 if 255 in values else None
+    used = sorted(v for v in values if v != ignore)
+    n = (max(used) + 1) if used else 2
+    n = max(2, min(n, MAX_CLASSES))
+    colors_table = default_colors(max(n, 256))
+    if palette is not None:
+        colors_table = [tuple(int(x) for x in palette[i]) for i in range(256)] + colors_table[256:]
+    voc = palette is not None and all(
+        tuple(palette[i]) == default_colors(21)[i] for i in range(min(21, len(palette)))
     )
+    if voc and n <= 21:
+        n = 21
+        names = list(VOC_CLASS_NAMES)
+        notes.append("Palette masks with the Pascal VOC colour map: the 21 VOC classes assumed.")
+    else:
+        names = ["background"] + [f"class {i}" for i in range(1, n)]
+        notes.append(f"Index masks with values {_fmt_values(used)}: {n} classes assumed (0..{n - 1}).")
+    if ignore is not None:
+        notes.append("255 is taken as ignore/void (the Pascal VOC convention).")
+    classes = tuple(ClassInfo(names[i], colors_table[i]) for i in range(n))
+    return Project(classes=classes, ignore_index=ignore if ignore is not None else 255, inferred=True, notes=tuple(notes))
+
+
+def _fmt_values(values) -> str:
+    values = list(values)
+    if len(values) > 12:
+        return ", ".join(str(v) for v in values[:12]) + ", …"
+    return ", ".join(str(v) for v in values) or "none"

@@ -1,15 +1,15 @@
 """Per-pair analysis for the checker: decode one image and its mask, summarise them.
 
-This is the part of :mod:`fcnstudio.core.checks` that runs in worker processes.
+This is the part of :mod:`fcnstudio.core.checker.run` that runs in worker processes.
 :func:`analyse_pair` takes file paths and returns a :class:`PairSummary` of a few
 hundred bytes (value histogram, shape, dtype, flags) — never pixel arrays — so
 any number of pairs can stream through a process pool in bounded memory. It
-knows nothing of the project: :mod:`fcnstudio.core.checks` interprets the
+knows nothing of the project: :mod:`fcnstudio.core.checker.run` interprets the
 summaries against the project and the rest of the dataset.
 
 The cost next to decoding is kept small: a ``np.bincount`` for 8/16-bit masks,
 min/max for images, a 3×3 erosion only for masks that hold 255, and the
-neighbourhood analysis (:func:`fcnstudio.core.artefacts.artefacts`) only for masks with four values or more.
+neighbourhood analysis (:func:`fcnstudio.core.checker.artefacts.artefacts`) only for masks with four values or more.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .artefacts import K3, MIN_ARTEFACT_VALUES, Artefacts, artefacts, bincount, color_artefacts
-from .io import ImageReadError, read_header, read_image, read_mask_file
+from .artefacts import K3, MIN_ARTEFACT_VALUES, Artefacts, artefacts, bincount, color_artefacts, unique_inverse
+from ..io import ImageReadError, read_header, read_image, read_mask_file
 
 #: At most this many distinct values (or colours) are kept per mask, the most frequent.
 MAX_VALUES = 1024
@@ -56,7 +56,7 @@ class ImageSummary:
 
 
 @dataclass(frozen=True)
-class MaskSummary:
+class MaskFileSummary:
     path: str
     error: str | None = None
     height: int = 0
@@ -96,7 +96,7 @@ class PairSummary:
     index: int
     stem: str
     image: ImageSummary | None
-    mask: MaskSummary | None
+    mask: MaskFileSummary | None
 
 
 # ---------------------------------------------------------------- entry points
@@ -109,7 +109,7 @@ def analyse_pair(task: PairTask) -> PairSummary:
     analysable) instead of aborting the check of the whole dataset.
     """
     image = _guarded(analyse_image, ImageSummary, task.image, task.image_rel) if task.image else None
-    mask = _guarded(analyse_mask, MaskSummary, task.mask, task.mask_rel) if task.mask else None
+    mask = _guarded(analyse_mask, MaskFileSummary, task.mask, task.mask_rel) if task.mask else None
     return PairSummary(task.index, task.stem, image, mask)
 
 
@@ -234,13 +234,13 @@ def _tiff_orientation(tiff: bytes) -> int:
     return 1
 
 
-def analyse_mask(path: str, rel: str) -> MaskSummary:
+def analyse_mask(path: str, rel: str) -> MaskFileSummary:
     try:
         mf = read_mask_file(path)
     except ImageReadError as exc:
-        return MaskSummary(rel, error=str(exc))
+        return MaskFileSummary(rel, error=str(exc))
     except (cv2.error, MemoryError, OSError, ValueError) as exc:
-        return MaskSummary(rel, error=f"{rel}: could not be decoded ({exc}).")
+        return MaskFileSummary(rel, error=f"{rel}: could not be decoded ({exc}).")
     a = mf.array
     base = dict(
         path=rel,
@@ -294,7 +294,7 @@ def _truncate(vals: np.ndarray, counts: np.ndarray) -> tuple[tuple[int, ...], tu
     return tuple(int(v) for v in vals), tuple(int(c) for c in counts)
 
 
-def _int_summary(a: np.ndarray, fmt: str, base: dict, palette: np.ndarray | None) -> MaskSummary:
+def _int_summary(a: np.ndarray, fmt: str, base: dict, palette: np.ndarray | None) -> MaskFileSummary:
     vals, counts = _histogram(a)
     solid = None
     top = 255 if 255 in vals and a.dtype == np.uint8 else (65535 if a.dtype == np.uint16 and 65535 in vals else None)
@@ -311,13 +311,13 @@ def _int_summary(a: np.ndarray, fmt: str, base: dict, palette: np.ndarray | None
     if palette is not None and len(vals) <= 64:
         used = tuple((int(v), tuple(int(x) for x in palette[v])) for v in vals if 0 <= v < 256)
     values, cnts = _truncate(vals, counts)
-    return MaskSummary(
+    return MaskFileSummary(
         **base, kind="int", values=values, counts=cnts, n_distinct=len(vals), solid_top=solid, artefacts=art,
         palette_used=used,
     )
 
 
-def _float_summary(a: np.ndarray, base: dict) -> MaskSummary:
+def _float_summary(a: np.ndarray, base: dict) -> MaskFileSummary:
     finite = np.isfinite(a)
     nonfinite = int(a.size - np.count_nonzero(finite))
     f = a[finite] if nonfinite else a.ravel()
@@ -331,12 +331,12 @@ def _float_summary(a: np.ndarray, base: dict) -> MaskSummary:
         vals = counts = np.zeros(0, np.int64)
     values, cnts = _truncate(vals, counts)
     base = {**base, "channels": 1}
-    return MaskSummary(
+    return MaskFileSummary(
         **base, kind="float", values=values, counts=cnts, n_distinct=len(vals), float_dev=dev, nonfinite=nonfinite
     )
 
 
-def _color_summary(rgb: np.ndarray, fmt: str, base: dict) -> MaskSummary:
+def _color_summary(rgb: np.ndarray, fmt: str, base: dict) -> MaskFileSummary:
     if rgb.dtype == np.uint16:
         rgb = (rgb >> 8).astype(np.uint8)
     elif rgb.dtype != np.uint8:
@@ -344,7 +344,7 @@ def _color_summary(rgb: np.ndarray, fmt: str, base: dict) -> MaskSummary:
     if rgb.shape[2] < 3:
         rgb = np.repeat(rgb[..., :1], 3, axis=2)
     key = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
-    vals, inverse, counts = np.unique(key.ravel(), return_inverse=True, return_counts=True)
+    vals, inverse, counts = unique_inverse(key)
     art = None
     if len(vals) >= MIN_ARTEFACT_VALUES + 1 or fmt == "JPEG":
         try:
@@ -352,7 +352,7 @@ def _color_summary(rgb: np.ndarray, fmt: str, base: dict) -> MaskSummary:
         except (ValueError, IndexError, cv2.error, MemoryError):
             art = None
     values, cnts = _truncate(vals.astype(np.int64), counts)
-    return MaskSummary(**base, kind="color", values=values, counts=cnts, n_distinct=len(vals), artefacts=art)
+    return MaskFileSummary(**base, kind="color", values=values, counts=cnts, n_distinct=len(vals), artefacts=art)
 
 
 def _solid_share(binary: np.ndarray) -> float:
@@ -364,7 +364,7 @@ def _solid_share(binary: np.ndarray) -> float:
 
 
 def _is_voc_palette(palette: np.ndarray) -> bool:
-    from .io import default_colors
+    from ..io import default_colors
 
     voc = np.asarray(default_colors(21), np.uint8)
     return bool(np.array_equal(palette[:21], voc))

@@ -5,24 +5,26 @@
 
 How it works:
 
-1. **Scan** (:mod:`fcnstudio.core.mask_stats`): every pair is decoded and
+1. **Scan** (:mod:`fcnstudio.core.checker.pair_stats`): every pair is decoded and
    summarised in a pool of worker processes — a value histogram, shape, dtype,
    flags; never the arrays. At most ``4 × workers`` chunks are in flight, so
    memory stays bounded whatever the dataset size (the summaries kept are a few
    hundred bytes per pair). ``workers=1`` (and datasets of four pairs or fewer)
    runs in this process, without a pool.
-2. **Judge** (:mod:`fcnstudio.core.check_rules`): the summaries are read
+2. **Judge** (:mod:`fcnstudio.core.checker.rules`): the summaries are read
    against the project and each other, giving per-file findings (one
-   :class:`~fcnstudio.core.findings.Finding` per file, ``path`` = that file),
+   :class:`~fcnstudio.core.checker.findings.Finding` per file, ``path`` = that file),
    dataset-wide findings (``path`` ``""``, ``files`` = the files concerned) and
-   :class:`DatasetStats`.
+   :class:`~fcnstudio.core.checker.stats.DatasetStats`, gathered in a
+   :class:`~fcnstudio.core.checker.result.CheckResult`.
 
 The project: with an ``fcnstudio.json`` its classes, label map and ignore index
 are the truth (``label-out-of-range`` uses them; a label map mapping 255 → 1 makes
 0/255 masks fine). Without one — or when the caller passes an *inferred*
-project — the classes are inferred from every mask the scan read (the rules of
-:func:`fcnstudio.core.project.infer_project`, applied to all masks instead of
-a sample, leaving out damaged values), and ``result.project.notes`` says how.
+project — the classes are inferred from every mask the scan read
+(:func:`fcnstudio.core.checker.classes.read_classes`, leaving out damaged values
+and outliers; the editor runs the same on a sample, see
+:mod:`fcnstudio.core.labels`), and ``result.project.notes`` says how.
 
 Progress: ``progress(done, total)`` is called in the calling thread as pairs
 finish. Cancelling: ``cancel()`` is polled between pairs (and at least every
@@ -38,30 +40,21 @@ import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .check_rules import FIXABLE, SEVERITY, DatasetStats, EncodingInfo, evaluate
-from .dataset import Dataset, open_dataset
-from .findings import Finding
-from .mask_stats import PairSummary, PairTask, analyse_pair
-from .project import Project, load_project, project_path
+from ..dataset import Dataset, open_dataset
+from ..project import Project, project_path, read_project
+from .pair_stats import PairSummary, PairTask, analyse_pair
+from .result import CheckResult, fingerprint
+from .rules import evaluate
 
 __all__ = [
-    "CODES",
-    "FIXABLE",
     "CheckCancelled",
     "CheckError",
-    "CheckResult",
-    "DatasetStats",
-    "EncodingInfo",
     "check_dataset",
     "default_workers",
 ]
 
-#: Every finding code and its severity (DESIGN.md's table).
-CODES = dict(SEVERITY)
 #: Datasets with this many pairs or fewer are checked in-process (a pool costs more than it saves).
 IN_PROCESS_MAX = 4
 
@@ -80,67 +73,6 @@ class CheckCancelled(Exception):
 
 class CheckError(RuntimeError):
     """The check itself could not run (a worker process died); the message says why."""
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    dataset: Dataset
-    project: Project
-    findings: tuple[Finding, ...]
-    stats: DatasetStats
-    #: How stored values were read as classes (colour map, luminance table, 255 as void).
-    encoding: EncodingInfo = EncodingInfo()
-
-    @property
-    def root(self) -> Path:
-        return self.dataset.root
-
-    @property
-    def layout(self) -> str:
-        return self.dataset.layout
-
-    @property
-    def pairs(self) -> int:
-        return len(self.dataset.pairs)
-
-    @property
-    def has_errors(self) -> bool:
-        return any(f.severity == "error" for f in self.findings)
-
-    def codes(self) -> set[str]:
-        return {f.code for f in self.findings}
-
-    def by_code(self, code: str) -> list[Finding]:
-        return [f for f in self.findings if f.code == code]
-
-    def files_with(self, code: str) -> list[str]:
-        """Every file named by a finding with this code, in order, once."""
-        seen: dict[str, None] = {}
-        for f in self.by_code(code):
-            for p in f.files:
-                seen.setdefault(p, None)
-        return list(seen)
-
-    def to_json(self) -> dict:
-        """The ``fcnstudio check --json`` object (paths relative to the dataset root)."""
-        s = self.stats
-        return {
-            "dataset": str(self.root),
-            "layout": self.layout,
-            "pairs": self.pairs,
-            "classes": [{"index": i, "name": c.name} for i, c in enumerate(self.project.classes)],
-            "findings": [f.to_json() for f in self.findings],
-            "stats": {
-                "class_fraction": list(s.class_fraction),
-                "images_with_class": list(s.images_with_class),
-                "suggested_weights": list(s.suggested_weights),
-                "class_pixels": list(s.class_pixels),
-                "ignored_pixels": s.ignored_pixels,
-                "encodings": dict(s.encodings),
-                "image_shapes": dict(s.image_shapes),
-                "mask_shapes": dict(s.mask_shapes),
-            },
-        }
 
 
 def default_workers() -> int:
@@ -172,7 +104,8 @@ def check_dataset(
         raise ValueError(f"workers must be 1 or more, got {workers}")
     declared = project if project is not None and not project.inferred else None
     if project is None and project_path(dataset.root).exists():
-        declared = load_project(dataset)
+        declared = read_project(dataset.root)
+    stamp = fingerprint(dataset, project)
     tasks = [
         PairTask(
             index=i,
@@ -189,7 +122,8 @@ def check_dataset(
         summaries[s.index] = s
     resolved, findings, stats, info = evaluate([s for s in summaries if s is not None], declared)
     findings.sort(key=lambda f: (("error", "warning", "info").index(f.severity), f.code, f.path))
-    return CheckResult(dataset=dataset, project=resolved, findings=tuple(findings), stats=stats, encoding=info)
+    return CheckResult(dataset=dataset, project=resolved, findings=tuple(findings), stats=stats, encoding=info,
+                       fingerprint=stamp)
 
 
 # ---------------------------------------------------------------- scanning
@@ -218,7 +152,7 @@ def pool_context() -> multiprocessing.context.BaseContext:
         if threading.active_count() == 1:
             return multiprocessing.get_context("fork")
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["fcnstudio.core.mask_stats", "fcnstudio.core.checks"])
+        ctx.set_forkserver_preload(["fcnstudio.core.checker.pair_stats", "fcnstudio.core.checker.run"])
         return ctx
     return multiprocessing.get_context("spawn")
 

@@ -1,6 +1,6 @@
 """How masks store classes, and how to turn a stored value or colour into a class index.
 
-Shared by the checker (:mod:`fcnstudio.core.check_rules`) and the fixes
+Shared by the checker (:mod:`fcnstudio.core.checker.rules`) and the fixes
 (:mod:`fcnstudio.core.fixes`), so that what the checker reports and what a fix
 writes agree on every value.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .io import default_colors
+from ..io import default_colors
 
 VOC_VOID = 255
 _VOC = default_colors(256)
@@ -96,7 +96,7 @@ def color_index_map(colors, palette_colors: dict[int, int] | None = None) -> tup
     In order: the Pascal VOC colour map when every colour is a VOC colour; the
     palette of the dataset's palette masks when it names every colour; else one
     class per colour, black first, then by brightness (as
-    :func:`fcnstudio.core.project.infer_from_values` orders them).
+    :func:`fcnstudio.core.checker.classes.infer_from_values` orders them).
     """
     keys = sorted({int(k) for k in colors})
     if keys and all(k in VOC_COLORS for k in keys):

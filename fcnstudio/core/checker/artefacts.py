@@ -1,6 +1,6 @@
 """Damage in a mask's values: JPEG noise and the in-between values of a smooth resize.
 
-Used by :mod:`fcnstudio.core.mask_stats` in the checker's worker processes.
+Used by :mod:`fcnstudio.core.checker.pair_stats` in the checker's worker processes.
 The idea, in one line: a class is made of regions, so its pixels have
 same-valued neighbours; noise and interpolation ramps do not (see
 :func:`artefacts`). Cheap for clean masks (values over 5 % of the mask are not
@@ -39,7 +39,7 @@ class Artefacts:
     boundary_share: float  # share of damaged pixels next to two different classes
     near_share: float  # share within 15 % of the gap from a class value
     extremum_share: float  # share that are strict local extrema (noise, not ramps)
-    #: Every damaged value (at most 1024), for the dataset-wide second look in check_rules.
+    #: Every damaged value (at most 1024), for the dataset-wide second look in rules.py.
     damage: tuple[int, ...] = ()
 
 
@@ -50,6 +50,24 @@ def bincount(a: np.ndarray, mask: np.ndarray | None = None, minlength: int = 256
         counts = cv2.calcHist([a], [0], m, [256], [0, 256]).ravel().astype(np.int64)
         return np.pad(counts, (0, max(0, minlength - 256)))
     return np.bincount((a if mask is None else a[mask]).ravel(), minlength=minlength)
+
+
+def unique_inverse(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(a.ravel(), return_inverse=True, return_counts=True)``, ~10x faster.
+
+    np.unique argsorts for the inverse; a plain sort and a binary search give the
+    same answer (the colour keys of a 512x512 JPEG mask: 4 ms instead of 60).
+    """
+    flat = a.ravel()
+    if flat.size == 0:
+        return flat.copy(), np.zeros(0, np.intp), np.zeros(0, np.intp)
+    s = np.sort(flat)
+    first = np.empty(s.size, bool)
+    first[0] = True
+    np.not_equal(s[1:], s[:-1], out=first[1:])
+    vals = s[first]
+    counts = np.diff(np.append(np.flatnonzero(first), s.size))
+    return vals, np.searchsorted(vals, flat), counts
 
 
 def lookup(lut: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -217,8 +235,8 @@ def _thin_ramps(a: np.ndarray, vals: np.ndarray, counts: np.ndarray, damage: np.
     return out
 
 
-def _ramp_features(a: np.ndarray, m: np.ndarray, dominant: np.ndarray) -> tuple[float, float, float]:
-    """(boundary share, near share, extremum share) of the damaged pixels ``m``."""
+def _ramp_features(a: np.ndarray, m: np.ndarray, dominant: np.ndarray, where=None) -> tuple[float, float, float]:
+    """(boundary share, near share, extremum share) of the damaged pixels ``m`` (``where``: its ``np.nonzero``)."""
     top = np.iinfo(a.dtype).max
     only_lo = a.copy()
     only_lo[m] = top
@@ -240,7 +258,7 @@ def _ramp_features(a: np.ndarray, m: np.ndarray, dominant: np.ndarray) -> tuple[
     near = float(np.mean(np.where(inside, d <= 0.15 * (above - below), True)))
 
     p = np.pad(a, 1, mode="edge")
-    ys, xs = np.nonzero(m)
+    ys, xs = np.nonzero(m) if where is None else where
     c = p[ys + 1, xs + 1]
     nb = np.stack([p[ys, xs + 1], p[ys + 2, xs + 1], p[ys + 1, xs], p[ys + 1, xs + 2]])
     extremum = float(np.mean((c > nb.max(0)) | (c < nb.min(0))))
@@ -265,16 +283,16 @@ def color_artefacts(rgb: np.ndarray, ranks: np.ndarray, keys: np.ndarray, counts
     if n_bad == 0 or pixels == 0:
         return Artefacts("lossy", (), 0, 0, tuple(int(v) for v in keys[~damage]), None, 0.0, 0.0, 0.0)
     m = bad[r]
+    ys, xs = np.nonzero(m)
     feats = []
     for ch in range(3):
         plane = np.ascontiguousarray(rgb[..., ch])
         ref = cols[~bad, ch] if (~bad).any() else cols[[int(np.argmax(counts))], ch]
-        feats.append(_ramp_features(plane, m, np.unique(ref)))
+        feats.append(_ramp_features(plane, m, np.unique(ref), (ys, xs)))
     boundary = float(np.mean([f[0] for f in feats]))
     near = float(np.mean([f[1] for f in feats]))
     extremum = float(max(f[2] for f in feats))
     verdict = "lossy" if force or (extremum >= 0.2 and near >= 0.85) or boundary < 0.5 else "interpolation"
-    ys, xs = np.nonzero(m)
     order = np.argsort(counts[damage])[::-1]
     return Artefacts(
         verdict=verdict,
