@@ -36,7 +36,7 @@ import multiprocessing
 import os
 import sys
 import threading
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +47,7 @@ from .dataset import Dataset, open_dataset
 from .findings import Finding
 from .mask_stats import PairSummary, PairTask, analyse_pair
 from .project import Project, load_project, project_path
+from fcnstudio.core.procpool import process_pool
 
 __all__ = [
     "CODES",
@@ -246,7 +247,7 @@ def run_pool(fn, tasks: list, workers: int, progress: Progress | None = None, ca
     size = max(1, min(8, total // (workers * 8)))
     chunks: Iterable[list] = _chunks(tasks, size)
     done = 0
-    with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
+    with process_pool(workers, pool_context()) as pool:
         pending = {}
         try:
             for chunk in chunks:
