@@ -1,7 +1,7 @@
 """The checker dock: run the label checker in the background, list its findings, fix them.
 
 "Check dataset" (F5) runs :func:`~fcnstudio.core.checks.check_dataset` in a
-:class:`~fcnstudio.gui.check_worker.BackgroundJob` with a progress bar and a
+:class:`~fcnstudio.gui.jobs.Job` with a progress bar and a
 Cancel button. Findings are grouped by code (severity icon, colour, count);
 the children are the files with their message; double-clicking one shows the
 pair, centred on the finding's location when it has one. Below: the class
@@ -12,7 +12,7 @@ and checks again when it is done; the read-only banner's "Fix…" comes the same
 way (``window.fix_handler``).
 
 The panel owns no data: findings go to the session (``set_findings`` marks the
-pair list), results to a :class:`~fcnstudio.gui.check_worker.CheckResults`.
+pair list), results to a :class:`~fcnstudio.gui.check_jobs.CheckResults`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from PyQt6.QtWidgets import (
 )
 
 from fcnstudio.gui.app import observe
-from fcnstudio.gui.check_worker import BackgroundJob, CheckResults, check_work
+from fcnstudio.gui.check_jobs import CheckResults, check_work
+from fcnstudio.gui.jobs import Job
 from fcnstudio.gui.fix_dialog import FixFlow
 
 SHORTCUT = "F5"
@@ -131,7 +132,7 @@ class CheckerPanel(QWidget):
         self.fix.progress.connect(self._on_progress)
         self.fix.checked.connect(self._show_if_current)
         self.fix.finished.connect(self._on_fix_finished)
-        self.job: BackgroundJob | None = None
+        self.job: Job | None = None
         self._fix_report = None  # the report of a fix whose re-check is running
         self._idle_summary = ""
 
@@ -215,7 +216,7 @@ class CheckerPanel(QWidget):
         self.check_button.setEnabled(not self.busy and self.session.dataset is not None)
         self._update_fix_button()
 
-    def _on_progress(self, done: int, total: int) -> None:
+    def _on_progress(self, done: int, total: int, _loss: float = 0.0) -> None:
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(done)
         self.summary.setText(f"Checking… {done:,} of {total:,} pairs")
@@ -328,10 +329,10 @@ class CheckerPanel(QWidget):
         ds = self.session.dataset
         if ds is None or self.busy:
             return False
-        job = BackgroundJob("check", check_work(ds.root, self.workers), parent=self)
+        job = Job(check_work(ds.root, self.workers), "check", parent=self)
         job.progress.connect(self._on_progress)
-        job.succeeded.connect(self._checked)
-        job.failed.connect(lambda exc: self._check_ended(None, f"The check failed: {exc}"))
+        job.result.connect(self._checked)
+        job.failed.connect(lambda err: self._check_ended(None, f"The check failed: {err.reason}"))
         job.cancelled.connect(lambda: self._check_ended(None, "Check cancelled."))
         job.finished.connect(job.deleteLater)
         self.job = job
@@ -353,7 +354,7 @@ class CheckerPanel(QWidget):
         self._check_ended(result, None)
 
     def _check_ended(self, result, message: str | None) -> None:
-        self.job = None  # the job's thread has stopped (BackgroundJob emits after joining it)
+        self.job = None  # the job's thread has stopped (a Job emits after joining it)
         self._set_busy(None)
         if message:
             self.summary.setText(message)
@@ -397,7 +398,7 @@ class CheckerPanel(QWidget):
         self.fix.shutdown()
         job, self.job = self.job, None
         if job is not None:
-            job.stop()
+            job.shutdown(10000)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Close and obj is self.window():

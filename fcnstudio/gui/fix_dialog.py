@@ -6,7 +6,7 @@ else; it is accepted when the user chose "Apply fix", and
 :attr:`FixDialog.backup` says whether the originals are kept.
 
 :class:`FixFlow` (a QObject, no widget) runs the steps: plan in a
-:class:`~fcnstudio.gui.check_worker.BackgroundJob`, show the dialog
+:class:`~fcnstudio.gui.jobs.Job`, show the dialog
 (window-modal, no nested event loop), settle the unsaved edits of a mask the
 fix rewrites (saved or dropped only on the user's word), apply with a backup in
 another job, reload what changed. The checker dock drives it and re-checks.
@@ -35,7 +35,8 @@ from PyQt6.QtWidgets import (
 from fcnstudio.core.check_rules import FIXABLE
 from fcnstudio.core.fixes import BACKUP_DIR
 from fcnstudio.core.session import ASK_DISCARD, ASK_SAVE, SessionError
-from fcnstudio.gui.check_worker import BackgroundJob, apply_work, plan_work
+from fcnstudio.gui.check_jobs import apply_work, plan_work
+from fcnstudio.gui.jobs import Job
 
 #: What the fix of each code does, in a sentence.
 WHAT_IT_DOES = {
@@ -171,7 +172,7 @@ class FixFlow(QObject):
 
     #: what is being done ("" when the flow waits for the user or is idle), and whether Cancel applies
     busy = pyqtSignal(str, bool)
-    progress = pyqtSignal(int, int)
+    progress = pyqtSignal(int, int, float)
     #: a CheckResult the plan had to compute (it is also put in ``results``)
     checked = pyqtSignal(object)
     #: the flow ended: the FixReport (masks written, reloaded; a re-check is due), or None
@@ -183,7 +184,7 @@ class FixFlow(QObject):
         self.ask = ask
         self.status = status or (lambda text, ms=5000: None)
         self.workers: int | None = None
-        self.job: BackgroundJob | None = None
+        self.job: Job | None = None
         self.dialog: FixDialog | None = None
 
     @property
@@ -212,7 +213,7 @@ class FixFlow(QObject):
                 return False
             if answer == ASK_SAVE:
                 source = None  # the mask on disk changed: plan from a fresh check
-        self._run(BackgroundJob("fix-plan", plan_work(root, code, source, self.workers), parent=self),
+        self._run(Job(plan_work(root, code, source, self.workers), "fix-plan", parent=self),
                   f"Working out what the {code} fix changes…", lambda plan: self._confirm(plan, source))
         return True
 
@@ -226,7 +227,7 @@ class FixFlow(QObject):
             self.dialog.reject()
         job, self.job = self.job, None
         if job is not None:
-            job.stop(60000 if not job.cancellable else 10000)
+            job.shutdown(60000 if not job.cancellable else 10000)
 
     # ------------------------------------------------------------------ steps
 
@@ -234,11 +235,11 @@ class FixFlow(QObject):
         parent = self.parent()
         return parent.window() if parent is not None and hasattr(parent, "window") else None
 
-    def _run(self, job: BackgroundJob, text: str, ok) -> None:
+    def _run(self, job: Job, text: str, ok) -> None:
         self.job = job
         job.progress.connect(self.progress)
-        job.succeeded.connect(lambda value: self._step_done(job) and ok(value))
-        job.failed.connect(lambda exc: self._step_done(job) and self._end(None, f"The fix failed: {exc}"))
+        job.result.connect(lambda value: self._step_done(job) and ok(value))
+        job.failed.connect(lambda err: self._step_done(job) and self._end(None, f"The fix failed: {err.reason}"))
         job.cancelled.connect(lambda: self._step_done(job) and self._end(None, "Fix cancelled."))
         job.finished.connect(job.deleteLater)
         self.busy.emit(text, job.cancellable)
@@ -272,7 +273,7 @@ class FixFlow(QObject):
             return self._end(None, "Fix not applied.")
         if not self._settle_edits(plan):
             return self._end(None, "Fix not applied: the unsaved edits were kept.")
-        self._run(BackgroundJob("fix", apply_work(plan, backup), cancellable=False, parent=self),
+        self._run(Job(apply_work(plan, backup), "fix", cancellable=False, parent=self),
                   f"Fixing {len(plan.writes)} mask(s)…", lambda report: self._applied(plan, report))
 
     def _applied(self, plan, report) -> None:
