@@ -101,7 +101,7 @@ class Job(QObject):
         runner.returned.connect(self._on_returned)
         runner.errored.connect(self._on_errored)
         runner.finished.connect(self._on_finished)
-        self._pool = QThreadPool(self)
+        self._pool = QThreadPool()  # no Qt parent: wait() must work after deleteLater() of the job
         self._pool.setMaxThreadCount(1)
         self._runner = runner
         _LIVE.add(self)

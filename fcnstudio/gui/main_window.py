@@ -21,14 +21,14 @@ from fcnstudio.core.dataset import DatasetError
 from fcnstudio.core.session import ASK_CANCEL, ASK_DISCARD, ASK_SAVE, EditSession, SessionError
 from fcnstudio.gui.app import Settings, observe
 from fcnstudio.gui.canvas import Canvas
-from fcnstudio.gui.checker_panel import install_checker
+from fcnstudio.gui.checker_menu import install_checker
 from fcnstudio.gui.mask_banner import MaskBanner
 from fcnstudio.gui.pair_list import PairList
 from fcnstudio.gui.palette import ClassesPanel
 from fcnstudio.gui.recovery_dialog import install_recovery
 from fcnstudio.gui.shortcuts_dialog import ShortcutsDialog
 from fcnstudio.gui.tools import ToolBar, ToolController, ToolState
-from fcnstudio.gui.training_panel import install_training
+from fcnstudio.gui.training_menu import install_training
 
 TITLE = "FCN Studio"
 Area = Qt.DockWidgetArea
