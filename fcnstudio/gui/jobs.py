@@ -51,7 +51,7 @@ __all__ = ["PROGRESS_INTERVAL_S", "Job", "JobError", "live_jobs"]
 #: progress() signals at most this often (seconds); the last one (done == total) always goes out.
 PROGRESS_INTERVAL_S = 0.1
 
-#: Jobs started and whose thread has not been joined yet.
+#: Jobs started and whose thread has not been joined yet (by wait(), or when finished is handled).
 _LIVE: set["Job"] = set()
 
 
@@ -87,6 +87,7 @@ class Job(QObject):
         self._pool: QThreadPool | None = None
         self._runner: FunctionWorker | None = None
         self._outcome: tuple[str, object] = ("none", None)
+        self._silent = False  # shut down: the window is closing, nobody listens any more
         self._last_progress = 0.0
 
     # ------------------------------------------------------------------ lifecycle (GUI thread)
@@ -109,22 +110,23 @@ class Job(QObject):
 
     @property
     def running(self) -> bool:
-        """Started and its thread not joined yet."""
-        return self in _LIVE
+        """The work is running in its thread (started, not ended)."""
+        return self._pool is not None and self._pool.activeThreadCount() > 0
 
     def wait(self, ms: int | None = None) -> bool:
         """Join the job's thread (True when it has ended, or never started); ``ms=None``: as long as it takes."""
         if self._pool is None:
             return True
-        return self._pool.waitForDone(-1 if ms is None else int(ms))
-
-    def shutdown(self, ms: int | None = None) -> bool:
-        """The window is closing: stop the work, join its thread, and emit nothing more. True when joined."""
-        self.stop()
-        joined = self.wait(ms)
+        joined = self._pool.waitForDone(-1 if ms is None else int(ms))
         if joined:
             _LIVE.discard(self)
         return joined
+
+    def shutdown(self, ms: int | None = None) -> bool:
+        """The window is closing: stop the work, join its thread, and emit nothing more. True when joined."""
+        self._silent = True
+        self.stop()
+        return self.wait(ms)
 
     # ------------------------------------------------------------------ control (any thread)
 
@@ -159,10 +161,10 @@ class Job(QObject):
         self._outcome = ("failed", error)
 
     def _on_finished(self) -> None:
-        if self._pool is None or self not in _LIVE:
+        self.wait()  # run() is returning: this is the time it takes to leave it
+        if self._silent:
             return
-        self._pool.waitForDone()  # run() is returning: this is the time it takes to leave it
-        _LIVE.discard(self)
+        self._silent = True  # once
         kind, value = self._outcome
         if self.stop_requested and (kind != "result" or self.cancellable):
             self.cancelled.emit()

@@ -222,6 +222,19 @@ class MainWindow(QMainWindow):
     def step(self, delta: int) -> bool:
         return self.session.step(delta, self.ask)
 
+    def show_checker(self) -> bool:
+        """Show the Checker dock and, when it is idle, check the dataset again; False when there is none."""
+        for dock in self.findChildren(QDockWidget):
+            if "checker" in dock.objectName().lower():
+                dock.show()
+                dock.raise_()
+                checker = getattr(self, "checker", None)
+                if checker is not None and not checker.busy:
+                    checker.start_check()
+                return True
+        self.show_status("The label checker is not available in this window")
+        return False
+
     def show_pair(self, name: str, location: tuple[int, int] | None = None) -> bool:
         """Go to the pair whose stem or file (relative to the dataset, as in a Finding) is ``name``.
 

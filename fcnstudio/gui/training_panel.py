@@ -21,13 +21,11 @@ import math
 
 from PyQt6.QtCore import QEvent, QObject, Qt, pyqtSignal
 from superqt.utils import qthrottled
-from PyQt6.QtWidgets import QApplication, QDockWidget, QMessageBox, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QApplication, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from fcnstudio.gui.app import observe
-from fcnstudio.gui.class_table import ClassTable
 from fcnstudio.gui.collapse_banner import CollapseBanner
-from fcnstudio.gui.loss_plot import LossPlot
-from fcnstudio.gui.preview_grid import PreviewGrid
+from fcnstudio.gui.run_view import RunView
 from fcnstudio.gui.training_controls import TrainingControls
 from fcnstudio.gui.worker import Refusal, Worker, sanity_worker, training_worker
 
@@ -73,9 +71,8 @@ class TrainingPanel(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.sanity.run_requested.connect(self.run_sanity)
         self.sanity.lr_chosen.connect(self._use_lr)
-        self.plot = LossPlot()
-        self.table = ClassTable()
-        self.grid = PreviewGrid()
+        self.view = RunView()
+        self.plot, self.table, self.grid = self.view.plot, self.view.table, self.view.grid
         self.grid.open_requested.connect(self.open_pair)
         self._layout()
 
@@ -89,19 +86,11 @@ class TrainingPanel(QWidget):
         self._update_buttons()
 
     def _layout(self) -> None:
-        middle = QSplitter(Qt.Orientation.Vertical)
-        middle.addWidget(self.plot)
-        middle.addWidget(self.table)
-        middle.setStretchFactor(0, 1)
-        middle.setStretchFactor(1, 0)
-        scroll = QScrollArea()
-        scroll.setWidget(self.grid)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(self.grid.full_width() + scroll.verticalScrollBar().sizeHint().width() + 4)
         split = QSplitter(Qt.Orientation.Horizontal)
-        for i, w in enumerate((self.controls, middle, scroll)):
-            split.addWidget(w)
-            split.setStretchFactor(i, (1, 3, 2)[i])
+        split.addWidget(self.controls)
+        split.addWidget(self.view)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 5)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.banner)
@@ -142,8 +131,7 @@ class TrainingPanel(QWidget):
             self._classes(self.session.project)
 
     def _classes(self, project) -> None:
-        self.table.set_classes(project.class_names, project.colors)
-        self.grid.set_classes(project.class_names, project.colors)
+        self.view.set_classes(project.class_names, project.colors)
 
     # ------------------------------------------------------------------ starting and stopping
 
@@ -159,11 +147,9 @@ class TrainingPanel(QWidget):
         self.settings_form.save()
         project = s.project if s.project is not None and not s.project.inferred else None
         worker = training_worker(str(s.dataset.root), self.config(), project, self)
-        self.plot.clear()
-        self.grid.clear()
+        self.view.clear()
         if s.project is not None:
             self._classes(s.project)
-        self.table.clear_numbers()
         self.banner.clear()
         self._loss_warning = None
         self._warned.clear()
@@ -343,9 +329,7 @@ class TrainingPanel(QWidget):
         ev, self._pending_eval = self._pending_eval, None
         if ev is not None:
             warned = set().union(*self._warned.values()) if self._warned else set()
-            self.table.update_eval(ev, warned)
-            if ev.previews:
-                self.grid.show_previews(ev.previews)
+            self.view.show_eval(ev, warned)
         if ev is None or self._plot_skipped:
             self.plot.refresh()
         self._plot_skipped = ev is not None and not self._plot_skipped
@@ -378,19 +362,8 @@ class TrainingPanel(QWidget):
             self.restart()
 
     def open_checker(self) -> bool:
-        w = self.window_
-        if w is None:
-            return False
-        for dock in w.findChildren(QDockWidget):
-            if "checker" in dock.objectName().lower():
-                dock.show()
-                dock.raise_()
-                checker = getattr(w, "checker", None)
-                if checker is not None and not getattr(checker, "busy", True) and hasattr(checker, "start_check"):
-                    checker.start_check()
-                return True
-        w.show_status("The label checker is not available in this window")
-        return False
+        """The banner's "open the checker": the window shows its Checker dock and checks again."""
+        return self.window_ is not None and self.window_.show_checker()
 
     def open_pair(self, stem: str) -> None:
         if self.window_ is not None:
