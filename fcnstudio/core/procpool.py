@@ -13,10 +13,13 @@ start, tie their life to the parent's:
   (it reads end-of-file on a pipe only this process writes).
 - Everywhere, a watchdog thread in each worker: every :data:`WATCH_INTERVAL_S`
   it checks that its parent is the one it started with (a POSIX orphan is
-  re-parented, so ``getppid()`` changes) — on Windows, where the parent id
-  never changes, it waits on a handle of the process that made the pool — and
-  ends the worker when that is gone. This covers ``spawn`` and other OSes,
-  and a ``forkserver`` whose server outlived its client.
+  re-parented, so ``getppid()`` changes) *and* that the process that made the
+  pool is still alive — on Linux the same process (pid and start time, so a
+  reused pid or an unreaped zombie does not count); on Windows, where the
+  parent id never changes, it waits on a handle of that process — and ends
+  the worker when either is gone. The second check is what ends
+  ``forkserver`` workers: the fork server lives on while any of its children
+  hold the "alive" pipe it hands them, so their parent never dies first.
 
 The standard library only; no Qt, no torch.
 """
@@ -57,8 +60,11 @@ def _bind_to_owner(owner_pid: int) -> None:
         _set_parent_death_signal()
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
-    watch = _watch_owner_handle if sys.platform == "win32" else _watch_parent_id
-    threading.Thread(target=watch, args=(owner_pid, parent), name="fcnstudio-pool-watchdog", daemon=True).start()
+    if sys.platform == "win32":
+        target, args = _watch_owner_handle, (owner_pid,)
+    else:
+        target, args = _watch_parent, (owner_pid, _start_time(owner_pid), parent)
+    threading.Thread(target=target, args=args, name="fcnstudio-pool-watchdog", daemon=True).start()
 
 
 def _set_parent_death_signal() -> None:
@@ -66,13 +72,35 @@ def _set_parent_death_signal() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
 
 
-def _watch_parent_id(owner_pid: int, parent: int) -> None:
-    while os.getppid() == parent:
+def _start_time(pid: int) -> str | None:
+    """Linux: when ``pid`` started (field 22 of /proc/PID/stat); None when it is gone or has exited."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    if started is not None:  # Linux
+        return _start_time(pid) == started
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _watch_parent(owner_pid: int, owner_started: str | None, parent: int) -> None:
+    while os.getppid() == parent and _alive(owner_pid, owner_started):
         time.sleep(WATCH_INTERVAL_S)
     os._exit(1)  # orphaned: nobody will read what this worker computes
 
 
-def _watch_owner_handle(owner_pid: int, parent: int) -> None:
+def _watch_owner_handle(owner_pid: int) -> None:
     kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
     handle = kernel32.OpenProcess(_SYNCHRONIZE, False, owner_pid)
     if not handle:
