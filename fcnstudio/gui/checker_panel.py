@@ -105,7 +105,14 @@ class CheckerPanel(QWidget):
         self.detail.setFixedHeight(4 * self.fontMetrics().height() + 12)  # fixed: rows must not move under a click
         self.detail.setPlaceholderText("Select a finding to read it in full.")
         self.stats = QTextBrowser()
+        self._layout()
+        observe(self, [(session.dataset_changed, self._on_dataset_changed)])
+        if QApplication.instance() is not None:
+            QApplication.instance().aboutToQuit.connect(self.shutdown)
+        self._set_busy(None)
+        self._on_dataset_changed()
 
+    def _layout(self) -> None:
         top = QHBoxLayout()
         top.addWidget(self.check_button, 1)
         top.addWidget(self.fix_button)
@@ -129,12 +136,6 @@ class CheckerPanel(QWidget):
         layout.addWidget(self.busy_row)
         layout.addWidget(self.summary)
         layout.addWidget(self.tabs, 1)
-
-        observe(self, [(session.dataset_changed, self._on_dataset_changed)])
-        if QApplication.instance() is not None:
-            QApplication.instance().aboutToQuit.connect(self.shutdown)
-        self._set_busy(None)
-        self._on_dataset_changed()
 
     @property
     def workers(self) -> int | None:

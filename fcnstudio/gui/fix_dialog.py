@@ -92,34 +92,7 @@ class FixDialog(QDialog):
 
         rows = list(writes) + list(refused)
         shown = rows[:MAX_ROWS]
-        self.table = QTableWidget(len(shown) + (1 if len(rows) > MAX_ROWS else 0), 3)
-        self.table.setHorizontalHeaderLabels(["Mask", "Pixels changed", "What changes"])
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setWordWrap(False)
-        grey = QBrush(QColor(130, 130, 130))
-        for r, f in enumerate(shown):
-            mask = f.path if f.target == f.path else f"{f.path} → {f.target}"
-            if f.refused is None:
-                cells = (mask, f"{f.changed:,} of {f.pixels:,} ({_pct(f.changed, f.pixels)})", f.note)
-            else:
-                cells = (mask, "not changed", f.refused)
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setToolTip(text)
-                if c == 1:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if f.refused is not None:
-                    item.setForeground(grey)
-                self.table.setItem(r, c, item)
-        if len(rows) > MAX_ROWS:
-            self.table.setItem(len(shown), 0, QTableWidgetItem(f"… and {len(rows) - MAX_ROWS:,} more"))
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table = self._file_table(rows)
 
         notes = list(plan.notes)
         if any(f.target != f.path for f in writes):
@@ -149,6 +122,39 @@ class FixDialog(QDialog):
         for w in (self.summary, self.what, self.table, self.notes, self.backup_box, self.buttons):
             layout.addWidget(w)
         self.resize(760, min(620, 220 + 26 * len(shown)))
+
+    def _file_table(self, rows) -> QTableWidget:
+        """One row per planned file (at most MAX_ROWS): the mask, how many pixels change, what changes."""
+        shown = rows[:MAX_ROWS]
+        table = QTableWidget(len(shown) + (1 if len(rows) > MAX_ROWS else 0), 3)
+        table.setHorizontalHeaderLabels(["Mask", "Pixels changed", "What changes"])
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setWordWrap(False)
+        grey = QBrush(QColor(130, 130, 130))
+        for r, f in enumerate(shown):
+            mask = f.path if f.target == f.path else f"{f.path} → {f.target}"
+            if f.refused is None:
+                cells = (mask, f"{f.changed:,} of {f.pixels:,} ({_pct(f.changed, f.pixels)})", f.note)
+            else:
+                cells = (mask, "not changed", f.refused)
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                if c == 1:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if f.refused is not None:
+                    item.setForeground(grey)
+                table.setItem(r, c, item)
+        if len(rows) > MAX_ROWS:
+            table.setItem(len(shown), 0, QTableWidgetItem(f"… and {len(rows) - MAX_ROWS:,} more"))
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        return table
 
     @property
     def backup(self) -> bool:
