@@ -48,6 +48,7 @@ def run(args) -> int:
     from PyQt6.QtCore import QTimer
 
     from fcnstudio.gui.app import Settings, create_app, install_excepthook
+    from fcnstudio.gui.jobs import live_jobs
     from fcnstudio.gui.main_window import MainWindow
 
     app = create_app(sys.argv[:1])
@@ -69,6 +70,8 @@ def run(args) -> int:
     rc = app.exec()
     if window.isVisible():  # the loop ended some other way: still stop the threads first
         window.close()
+    for job in live_jobs():  # no job thread may outlive the app: one killed inside a torch op aborts it
+        job.shutdown()
     # Widgets go before the QApplication, never in the interpreter's arbitrary exit order.
     window.deleteLater()
     app.sendPostedEvents(None, 0)

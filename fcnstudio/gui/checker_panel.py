@@ -1,7 +1,7 @@
 """The checker dock: run the label checker in the background, list its findings, fix them.
 
 "Check dataset" (F5) runs :func:`~fcnstudio.core.checker.run.check_dataset` in a
-:class:`~fcnstudio.gui.check_worker.BackgroundJob` with a progress bar and a
+:class:`~fcnstudio.gui.jobs.Job` with a progress bar and a
 Cancel button. Findings are grouped by code (severity icon, colour, count);
 the children are the files with their message; double-clicking one shows the
 pair, centred on the finding's location when it has one. Below: the class
@@ -12,23 +12,21 @@ and checks again when it is done; the read-only banner's "Fix…" comes the same
 way (``window.fix_handler``).
 
 The panel owns no data: findings go to the session (``set_findings`` marks the
-pair list), results to a :class:`~fcnstudio.gui.check_worker.CheckResults`.
+pair list), results to a :class:`~fcnstudio.gui.check_jobs.CheckResults`.
 """
 
 from __future__ import annotations
 
-import html
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QEvent, QObject, QPointF, Qt, pyqtSignal
-from PyQt6.QtGui import QAction, QBrush, QColor, QFont, QIcon, QKeySequence, QPainter, QPixmap, QPolygonF
+from PyQt6.QtCore import QEvent, QObject, Qt, pyqtSignal
+from PyQt6.QtGui import QBrush
 from PyQt6.QtWidgets import (
     QApplication,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMenu,
     QProgressBar,
     QPushButton,
     QTabWidget,
@@ -40,13 +38,14 @@ from PyQt6.QtWidgets import (
 )
 
 from fcnstudio.gui.app import observe
-from fcnstudio.gui.check_worker import BackgroundJob, CheckResults, check_work
+from fcnstudio.gui.check_jobs import CheckResults, check_work
+from fcnstudio.gui.finding_views import COLORS, notes_html, severity_icon, stats_html
 from fcnstudio.gui.fix_dialog import FixFlow
+from fcnstudio.gui.jobs import Job
 
 SHORTCUT = "F5"
 #: Children listed under one code (the count says how many there are).
 MAX_CHILDREN = 500
-COLORS = {"error": QColor(200, 40, 40), "warning": QColor(190, 120, 0), "info": QColor(40, 100, 190)}
 _ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -56,60 +55,6 @@ def _n(count: int, word: str) -> str:
 
 def _same(a, b) -> bool:
     return a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
-
-
-def severity_icon(severity: str, size: int = 14) -> QIcon:
-    """A red disc (error), an amber triangle (warning) or a blue disc (info)."""
-    pix = QPixmap(size, size)
-    pix.fill(Qt.GlobalColor.transparent)
-    p = QPainter(pix)
-    p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(COLORS.get(severity, COLORS["info"]))
-    if severity == "warning":
-        p.drawPolygon(QPolygonF([QPointF(size / 2, 0.5), QPointF(size - 0.5, size - 1), QPointF(0.5, size - 1)]))
-    else:
-        p.drawEllipse(1, 1, size - 2, size - 2)
-    p.setPen(QColor(255, 255, 255))
-    font = QFont()
-    font.setBold(True)
-    font.setPixelSize(size - 4)
-    p.setFont(font)
-    p.drawText(pix.rect().adjusted(0, 2 if severity == "warning" else 0, 0, 0), Qt.AlignmentFlag.AlignCenter,
-               "i" if severity == "info" else "!")
-    p.end()
-    return QIcon(pix)
-
-
-def stats_html(result) -> str:
-    """The class statistics of a CheckResult as a compact table, then the mask encodings."""
-    s, colors = result.stats, result.project.colors
-    rows = []
-    for i, name in enumerate(s.class_names):
-        frac = s.class_fraction[i] if i < len(s.class_fraction) else 0.0
-        masks = s.images_with_class[i] if i < len(s.images_with_class) else 0
-        weight = s.suggested_weights[i] if i < len(s.suggested_weights) else 0.0
-        r, g, b = colors[i] if i < len(colors) else (128, 128, 128)
-        low = ' style="color:#c02828"' if frac < 0.01 else ""
-        rows.append(f'<tr><td><span style="color:rgb({r},{g},{b})">■</span> {i} {html.escape(name)}</td>'
-                    f'<td align="right"{low}>{100 * frac:.3g} %</td><td align="right">{masks}/{s.masks}</td>'
-                    f'<td align="right">{weight:.3g}</td></tr>')
-    ignored = f", {s.ignored_pixels:,} ignored" if s.ignored_pixels else ""
-    encodings = ", ".join(f"{n}× {html.escape(str(k))}" for k, n in s.encodings.items())
-    return (f"<b>Classes</b> <span style='color:gray'>({s.labelled_pixels:,} labelled pixels{ignored})</span>"
-            '<table cellspacing="0" cellpadding="2" width="100%"><tr><th align="left">class</th>'
-            '<th align="right">pixels</th><th align="right">masks</th><th align="right">weight</th></tr>'
-            + "".join(rows) + "</table>"
-            + (f"<span style='color:gray'>Mask encodings: {encodings}</span><br>" if encodings else "")
-            + "<span style='color:gray'>weight: suggested class weight (median frequency balancing)</span>")
-
-
-def notes_html(project) -> str:
-    """How the classes were inferred, when there is no fcnstudio.json (else nothing)."""
-    if project is None or not project.inferred:
-        return ""
-    notes = " ".join(project.notes) or "the classes were inferred from the masks."
-    return f"<p style='color:#7a5a00'><i>Inferred settings (no fcnstudio.json): {html.escape(notes)}</i></p>"
 
 
 class CheckerPanel(QWidget):
@@ -131,7 +76,7 @@ class CheckerPanel(QWidget):
         self.fix.progress.connect(self._on_progress)
         self.fix.checked.connect(self._show_if_current)
         self.fix.finished.connect(self._on_fix_finished)
-        self.job: BackgroundJob | None = None
+        self.job: Job | None = None
         self._fix_report = None  # the report of a fix whose re-check is running
         self._idle_summary = ""
 
@@ -160,7 +105,14 @@ class CheckerPanel(QWidget):
         self.detail.setFixedHeight(4 * self.fontMetrics().height() + 12)  # fixed: rows must not move under a click
         self.detail.setPlaceholderText("Select a finding to read it in full.")
         self.stats = QTextBrowser()
+        self._layout()
+        observe(self, [(session.dataset_changed, self._on_dataset_changed)])
+        if QApplication.instance() is not None:
+            QApplication.instance().aboutToQuit.connect(self.shutdown)
+        self._set_busy(None)
+        self._on_dataset_changed()
 
+    def _layout(self) -> None:
         top = QHBoxLayout()
         top.addWidget(self.check_button, 1)
         top.addWidget(self.fix_button)
@@ -184,12 +136,6 @@ class CheckerPanel(QWidget):
         layout.addWidget(self.busy_row)
         layout.addWidget(self.summary)
         layout.addWidget(self.tabs, 1)
-
-        observe(self, [(session.dataset_changed, self._on_dataset_changed)])
-        if QApplication.instance() is not None:
-            QApplication.instance().aboutToQuit.connect(self.shutdown)
-        self._set_busy(None)
-        self._on_dataset_changed()
 
     @property
     def workers(self) -> int | None:
@@ -215,7 +161,7 @@ class CheckerPanel(QWidget):
         self.check_button.setEnabled(not self.busy and self.session.dataset is not None)
         self._update_fix_button()
 
-    def _on_progress(self, done: int, total: int) -> None:
+    def _on_progress(self, done: int, total: int, _loss: float = 0.0) -> None:
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(done)
         self.summary.setText(f"Checking… {done:,} of {total:,} pairs")
@@ -328,10 +274,10 @@ class CheckerPanel(QWidget):
         ds = self.session.dataset
         if ds is None or self.busy:
             return False
-        job = BackgroundJob("check", check_work(ds.root, self.workers), parent=self)
+        job = Job(check_work(ds.root, self.workers), "check", parent=self)
         job.progress.connect(self._on_progress)
-        job.succeeded.connect(self._checked)
-        job.failed.connect(lambda exc: self._check_ended(None, f"The check failed: {exc}"))
+        job.result.connect(self._checked)
+        job.failed.connect(lambda err: self._check_ended(None, f"The check failed: {err.reason}"))
         job.cancelled.connect(lambda: self._check_ended(None, "Check cancelled."))
         job.finished.connect(job.deleteLater)
         self.job = job
@@ -353,7 +299,7 @@ class CheckerPanel(QWidget):
         self._check_ended(result, None)
 
     def _check_ended(self, result, message: str | None) -> None:
-        self.job = None  # the job's thread has stopped (BackgroundJob emits after joining it)
+        self.job = None  # the job's thread has stopped (a Job emits after joining it)
         self._set_busy(None)
         if message:
             self.summary.setText(message)
@@ -397,34 +343,9 @@ class CheckerPanel(QWidget):
         self.fix.shutdown()
         job, self.job = self.job, None
         if job is not None:
-            job.stop()
+            job.shutdown(10000)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Close and obj is self.window():
             self.shutdown()
         return False
-
-
-def install_checker(window) -> CheckerPanel:
-    """Put the checker dock in ``window``, route the banner's Fix… to it, add Check dataset (F5) to a menu."""
-    panel = CheckerPanel(window.session, CheckResults(), show_pair=window.show_pair, ask=window.ask,
-                         status=window.show_status)
-    window.add_dock(panel, "Checker", Qt.DockWidgetArea.RightDockWidgetArea, "checker_dock")
-    window.fix_handler = panel.request_fix
-    window.installEventFilter(panel)
-    panel.check_action = action = QAction("&Check dataset", window)
-    action.setShortcut(QKeySequence(SHORTCUT))
-    action.setStatusTip("Check every image and mask for label problems")
-    action.triggered.connect(panel.start_check)
-    window.addAction(action)  # listed by Help → Shortcuts, which reads the window's actions
-    bar = window.menuBar()
-    menu = QMenu("&Check", bar)
-    help_menu = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
-    if help_menu is not None:
-        bar.insertMenu(help_menu, menu)
-    else:
-        bar.addMenu(menu)
-    menu.addAction(action)
-    menu.addAction("C&ancel check", panel.cancel)
-    menu.addAction("&Fix selected finding…", panel.fix_selected)
-    return panel

@@ -6,7 +6,7 @@ else; it is accepted when the user chose "Apply fix", and
 :attr:`FixDialog.backup` says whether the originals are kept.
 
 :class:`FixFlow` (a QObject, no widget) runs the steps: plan in a
-:class:`~fcnstudio.gui.check_worker.BackgroundJob`, show the dialog
+:class:`~fcnstudio.gui.jobs.Job`, show the dialog
 (window-modal, no nested event loop), settle the unsaved edits of a mask the
 fix rewrites (saved or dropped only on the user's word), apply with a backup in
 another job, reload what changed. The checker dock drives it and re-checks.
@@ -35,7 +35,8 @@ from PyQt6.QtWidgets import (
 from fcnstudio.core.checker.findings import FIXABLE
 from fcnstudio.core.fixes import BACKUP_DIR
 from fcnstudio.core.session import ASK_DISCARD, ASK_SAVE, SessionError
-from fcnstudio.gui.check_worker import BackgroundJob, apply_work, plan_work
+from fcnstudio.gui.check_jobs import apply_work, plan_work
+from fcnstudio.gui.jobs import Job
 
 #: What the fix of each code does, in a sentence.
 WHAT_IT_DOES = {
@@ -91,34 +92,7 @@ class FixDialog(QDialog):
 
         rows = list(writes) + list(refused)
         shown = rows[:MAX_ROWS]
-        self.table = QTableWidget(len(shown) + (1 if len(rows) > MAX_ROWS else 0), 3)
-        self.table.setHorizontalHeaderLabels(["Mask", "Pixels changed", "What changes"])
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setWordWrap(False)
-        grey = QBrush(QColor(130, 130, 130))
-        for r, f in enumerate(shown):
-            mask = f.path if f.target == f.path else f"{f.path} → {f.target}"
-            if f.refused is None:
-                cells = (mask, f"{f.changed:,} of {f.pixels:,} ({_pct(f.changed, f.pixels)})", f.note)
-            else:
-                cells = (mask, "not changed", f.refused)
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setToolTip(text)
-                if c == 1:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if f.refused is not None:
-                    item.setForeground(grey)
-                self.table.setItem(r, c, item)
-        if len(rows) > MAX_ROWS:
-            self.table.setItem(len(shown), 0, QTableWidgetItem(f"… and {len(rows) - MAX_ROWS:,} more"))
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table = self._file_table(rows)
 
         notes = list(plan.notes)
         if any(f.target != f.path for f in writes):
@@ -149,6 +123,39 @@ class FixDialog(QDialog):
             layout.addWidget(w)
         self.resize(760, min(620, 220 + 26 * len(shown)))
 
+    def _file_table(self, rows) -> QTableWidget:
+        """One row per planned file (at most MAX_ROWS): the mask, how many pixels change, what changes."""
+        shown = rows[:MAX_ROWS]
+        table = QTableWidget(len(shown) + (1 if len(rows) > MAX_ROWS else 0), 3)
+        table.setHorizontalHeaderLabels(["Mask", "Pixels changed", "What changes"])
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setWordWrap(False)
+        grey = QBrush(QColor(130, 130, 130))
+        for r, f in enumerate(shown):
+            mask = f.path if f.target == f.path else f"{f.path} → {f.target}"
+            if f.refused is None:
+                cells = (mask, f"{f.changed:,} of {f.pixels:,} ({_pct(f.changed, f.pixels)})", f.note)
+            else:
+                cells = (mask, "not changed", f.refused)
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                if c == 1:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if f.refused is not None:
+                    item.setForeground(grey)
+                table.setItem(r, c, item)
+        if len(rows) > MAX_ROWS:
+            table.setItem(len(shown), 0, QTableWidgetItem(f"… and {len(rows) - MAX_ROWS:,} more"))
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        return table
+
     @property
     def backup(self) -> bool:
         """Copy the originals to the backup folder before writing (the default)."""
@@ -171,7 +178,7 @@ class FixFlow(QObject):
 
     #: what is being done ("" when the flow waits for the user or is idle), and whether Cancel applies
     busy = pyqtSignal(str, bool)
-    progress = pyqtSignal(int, int)
+    progress = pyqtSignal(int, int, float)
     #: a CheckResult the plan had to compute (it is also put in ``results``)
     checked = pyqtSignal(object)
     #: the flow ended: the FixReport (masks written, reloaded; a re-check is due), or None
@@ -183,7 +190,7 @@ class FixFlow(QObject):
         self.ask = ask
         self.status = status or (lambda text, ms=5000: None)
         self.workers: int | None = None
-        self.job: BackgroundJob | None = None
+        self.job: Job | None = None
         self.dialog: FixDialog | None = None
 
     @property
@@ -212,7 +219,7 @@ class FixFlow(QObject):
                 return False
             if answer == ASK_SAVE:
                 source = None  # the mask on disk changed: plan from a fresh check
-        self._run(BackgroundJob("fix-plan", plan_work(root, code, source, self.workers), parent=self),
+        self._run(Job(plan_work(root, code, source, self.workers), "fix-plan", parent=self),
                   f"Working out what the {code} fix changes…", lambda plan: self._confirm(plan, source))
         return True
 
@@ -226,7 +233,7 @@ class FixFlow(QObject):
             self.dialog.reject()
         job, self.job = self.job, None
         if job is not None:
-            job.stop(60000 if not job.cancellable else 10000)
+            job.shutdown(60000 if not job.cancellable else 10000)
 
     # ------------------------------------------------------------------ steps
 
@@ -234,11 +241,11 @@ class FixFlow(QObject):
         parent = self.parent()
         return parent.window() if parent is not None and hasattr(parent, "window") else None
 
-    def _run(self, job: BackgroundJob, text: str, ok) -> None:
+    def _run(self, job: Job, text: str, ok) -> None:
         self.job = job
         job.progress.connect(self.progress)
-        job.succeeded.connect(lambda value: self._step_done(job) and ok(value))
-        job.failed.connect(lambda exc: self._step_done(job) and self._end(None, f"The fix failed: {exc}"))
+        job.result.connect(lambda value: self._step_done(job) and ok(value))
+        job.failed.connect(lambda err: self._step_done(job) and self._end(None, f"The fix failed: {err.reason}"))
         job.cancelled.connect(lambda: self._step_done(job) and self._end(None, "Fix cancelled."))
         job.finished.connect(job.deleteLater)
         self.busy.emit(text, job.cancellable)
@@ -272,7 +279,7 @@ class FixFlow(QObject):
             return self._end(None, "Fix not applied.")
         if not self._settle_edits(plan):
             return self._end(None, "Fix not applied: the unsaved edits were kept.")
-        self._run(BackgroundJob("fix", apply_work(plan, backup), cancellable=False, parent=self),
+        self._run(Job(apply_work(plan, backup), "fix", cancellable=False, parent=self),
                   f"Fixing {len(plan.writes)} mask(s)…", lambda report: self._applied(plan, report))
 
     def _applied(self, plan, report) -> None:

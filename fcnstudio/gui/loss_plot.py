@@ -2,8 +2,9 @@
 
 Points are appended as events arrive (:meth:`LossPlot.add_step`,
 :meth:`LossPlot.add_eval`) and drawn only by :meth:`LossPlot.refresh`, which
-the panel calls from its throttle timer: one ``setData`` per curve per tick,
-however many events came in between. pyqtgraph is imported when the plot is
+the panel calls as events arrive; it draws through ``qthrottled`` (at most
+every :data:`MIN_INTERVAL_S`, the last points when the interval ends): one
+``setData`` per curve per draw, however many events came in between. pyqtgraph is imported when the plot is
 first shown or first gets data, not when the window opens. :class:`LRRangePlot`
 shows the LR range test (loss against learning rate, log x).
 """
@@ -11,11 +12,11 @@ shows the LR range test (loss against learning rate, log x).
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 from PyQt6.QtCore import QTimer, pyqtSignal
 from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from superqt.utils import qthrottled
 
 __all__ = ["LRRangePlot", "LossPlot"]
 
@@ -76,6 +77,8 @@ class LossPlot(_LazyPlot):
         head.addWidget(self.caption, 1)
         head.addWidget(self.log_box)
         self._layout.addLayout(head)
+        #: at most one draw per MIN_INTERVAL_S; the last points are drawn when the interval ends
+        self._draw_soon = qthrottled(self._draw, timeout=int(MIN_INTERVAL_S * 1000), parent=self)
         self.clear()
 
     def _build(self, pg) -> None:
@@ -90,7 +93,7 @@ class LossPlot(_LazyPlot):
                                 symbolBrush=VAL, name="validation", connect="finite")
         p.setLogMode(y=self.log_box.isChecked())
         self._dirty = True
-        self.refresh()
+        self.refresh(force=True)
 
     # ------------------------------------------------------------------ data
 
@@ -102,7 +105,6 @@ class LossPlot(_LazyPlot):
         self._smooth_acc, self._smooth_n = 0.0, 0
         self.smoothed: list[float] = []
         self._dirty = True
-        self._drawn_at = -math.inf
         self.caption.setText("Loss")
 
     def add_step(self, step: int, loss: float) -> None:
@@ -130,7 +132,16 @@ class LossPlot(_LazyPlot):
 
     def refresh(self, force: bool = False) -> None:
         """Redraw if new points came in (one setData per curve), at most every MIN_INTERVAL_S unless ``force``."""
-        if not self._dirty or (not force and time.monotonic() - self._drawn_at < MIN_INTERVAL_S):
+        if not self._dirty:
+            return
+        if not force:
+            self._draw_soon()
+            return
+        self._draw_soon.cancel()
+        self._draw()
+
+    def _draw(self) -> None:
+        if not self._dirty:
             return
         if self.plot is None:
             if not self.steps and not self.val_steps:
@@ -138,7 +149,6 @@ class LossPlot(_LazyPlot):
             self.ensure_plot()
             return  # _build() refreshed
         self._dirty = False
-        self._drawn_at = time.monotonic()
         x = np.asarray(self.steps, dtype=np.float64)
         self.raw_curve.setData(x, self._positive(self.losses))
         self.smooth_curve.setData(x, self._positive(self.smoothed))

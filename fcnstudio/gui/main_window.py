@@ -10,11 +10,10 @@ Other panels (checker findings, training) plug in with :meth:`MainWindow.add_doc
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
@@ -22,14 +21,14 @@ from fcnstudio.core.dataset import DatasetError
 from fcnstudio.core.session import ASK_CANCEL, ASK_DISCARD, ASK_SAVE, EditSession, SessionError
 from fcnstudio.gui.app import Settings, observe
 from fcnstudio.gui.canvas import Canvas
-from fcnstudio.gui.checker_panel import install_checker
+from fcnstudio.gui.checker_menu import install_checker
 from fcnstudio.gui.mask_banner import MaskBanner
 from fcnstudio.gui.pair_list import PairList
 from fcnstudio.gui.classes_panel import ClassesPanel
 from fcnstudio.gui.recovery_dialog import install_recovery
 from fcnstudio.gui.shortcuts_dialog import ShortcutsDialog
 from fcnstudio.gui.tools import ToolBar, ToolController, ToolState
-from fcnstudio.gui.training_panel import install_training
+from fcnstudio.gui.training_menu import install_training
 
 TITLE = "FCN Studio"
 Area = Qt.DockWidgetArea
@@ -42,7 +41,6 @@ class MainWindow(QMainWindow):
         self.session = session or EditSession(autosave=self.settings.autosave)
         #: called with (finding code, session) by the read-only banner's "Fix…"; the checker panel may replace it
         self.fix_handler: Callable[[str, EditSession], None] | None = None
-        self._pool: ThreadPoolExecutor | None = None
         self.setAcceptDrops(True)
         self.setObjectName("main_window")
         self.resize(1400, 900)
@@ -224,6 +222,19 @@ class MainWindow(QMainWindow):
     def step(self, delta: int) -> bool:
         return self.session.step(delta, self.ask)
 
+    def show_checker(self) -> bool:
+        """Show the Checker dock and, when it is idle, check the dataset again; False when there is none."""
+        for dock in self.findChildren(QDockWidget):
+            if "checker" in dock.objectName().lower():
+                dock.show()
+                dock.raise_()
+                checker = getattr(self, "checker", None)
+                if checker is not None and not checker.busy:
+                    checker.start_check()
+                return True
+        self.show_status("The label checker is not available in this window")
+        return False
+
     def show_pair(self, name: str, location: tuple[int, int] | None = None) -> bool:
         """Go to the pair whose stem or file (relative to the dataset, as in a Finding) is ``name``.
 
@@ -280,56 +291,9 @@ class MainWindow(QMainWindow):
             self.show_status("Nothing to redo")
 
     def request_fix(self, code: str) -> None:
-        """The banner's "Fix…": ``fix_handler`` if set (the checker panel), else core.fixes in the background."""
+        """The banner's "Fix…": the Checker dock plans, confirms and applies it (``fix_handler``)."""
         if self.fix_handler is not None:
             self.fix_handler(code, self.session)
-            return
-        s = self.session
-        if s.dataset is None:
-            return
-        try:
-            from fcnstudio.core import fixes
-        except ImportError:
-            QMessageBox.information(self, "Fix the masks", f"Convert the masks with:\n\n    fcnstudio fix \"{s.dataset.root}\" --code {code}")
-            return
-        question = (f"Convert every mask of {s.dataset.name} that has the '{code}' problem into class indices?\n\n"
-                    "The originals are copied to .fcnstudio/backup/ first.")
-        yes = QMessageBox.StandardButton.Yes
-        if QMessageBox.question(self, "Fix the masks", question, yes | QMessageBox.StandardButton.Cancel) != yes:
-            return
-        if not s.resolve_unsaved(self.ask):
-            return
-        root, index = s.dataset.root, s.index
-        self.banner.show_message(f"Fixing '{code}' in {s.dataset.name}… (the window stays usable)", "info")
-        self._background(lambda: fixes.apply_fix(fixes.plan_fix(root, code, workers=1)),
-                         lambda future: self._fix_done(future, root, index))
-
-    def _fix_done(self, future, root, index: int) -> None:
-        try:
-            report = future.result()
-        except Exception as exc:  # a fix that fails must not take the window down
-            self.banner.show_message(f"The fix failed: {exc}", "error")
-            return
-        if self.session.dataset is not None and self.session.dataset.root == root and self.session.resolve_unsaved(self.ask):
-            self.open_dataset(root, index)
-        done = f"Fixed {len(report.written)} mask(s)" + (f"; originals in {report.backup_dir}" if report.backup_dir else "")
-        if report.errors:
-            self.banner.show_message(done + ". Not fixed: " + "; ".join(report.errors[:3]), "warning")
-        self.show_status(done, 15000)
-
-    def _background(self, work, done) -> None:
-        """Run ``work()`` in a worker thread; call ``done(future)`` here, on the GUI thread."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fcnstudio-window")
-        future = self._pool.submit(work)
-
-        def poll() -> None:
-            if future.done():
-                done(future)
-            else:
-                QTimer.singleShot(100, poll)
-
-        QTimer.singleShot(100, poll)
 
     def _set_autosave(self, on: bool) -> None:
         self.session.autosave = self.settings.autosave = bool(on)
@@ -384,7 +348,4 @@ class MainWindow(QMainWindow):
         self.settings.set_window_state(self.saveGeometry(), self.saveState())
         self.settings.sync()
         self.session.shutdown()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
         event.accept()

@@ -8,8 +8,8 @@ refused the start) with one button per fix; a button changes the setting and
 restarts the run.
 
 The panel only turns intents into a :class:`~.worker.Worker` and events into
-widgets. Events are stored as they come and drawn by a timer a few times per
-second (:data:`REDRAW_MS`). The settings go to QSettings when a run starts;
+widgets. Events are stored as they come and drawn at most every
+:data:`REDRAW_MS` (superqt's ``qthrottled``). The settings go to QSettings when a run starts;
 a dataset whose fcnstudio.json has a ``training`` section starts from it.
 Closing the window while a job runs asks first, then stops it (the trainer
 writes last.pt) and joins its thread.
@@ -19,23 +19,17 @@ from __future__ import annotations
 
 import math
 
-from PyQt6.QtCore import QEvent, QObject, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QAction, QKeySequence
-from PyQt6.QtWidgets import (QApplication, QDockWidget, QHBoxLayout, QListWidget, QMenu, QMessageBox,
-                             QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PyQt6.QtCore import QEvent, QObject, Qt, pyqtSignal
+from superqt.utils import qthrottled
+from PyQt6.QtWidgets import QApplication, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from fcnstudio.gui.app import observe
-from fcnstudio.gui.class_table import ClassTable
 from fcnstudio.gui.collapse_banner import CollapseBanner
-from fcnstudio.gui.loss_plot import LossPlot
-from fcnstudio.gui.predict_action import PredictActions
-from fcnstudio.gui.preview_grid import PreviewGrid
-from fcnstudio.gui.sanity_tools import SanityTools
-from fcnstudio.gui.status_text import StatusText
-from fcnstudio.gui.training_settings import TrainingSettings
+from fcnstudio.gui.run_view import RunView
+from fcnstudio.gui.training_controls import TrainingControls
 from fcnstudio.gui.worker import Refusal, Worker, sanity_worker, training_worker
 
-__all__ = ["TrainingPanel", "install_training"]
+__all__ = ["TrainingPanel"]
 
 REDRAW_MS = 250
 COLLAPSE_CODES = ("collapse-background", "collapse-single-class", "class-never-predicted")
@@ -67,35 +61,23 @@ class TrainingPanel(QWidget):
         self.banner = CollapseBanner()
         self.banner.action_requested.connect(self.apply_action)
         self.banner.dismissed.connect(lambda code: setattr(self, "_loss_warning", None))
-        self.settings_form = TrainingSettings(settings.store)
-        self.start_button = QPushButton("Start")
-        self.start_button.setToolTip("Train on the dataset's labelled images in the background")
+        self.controls = TrainingControls(settings.store)
+        c = self.controls
+        self.settings_form, self.sanity, self.history, self.tabs = c.settings_form, c.sanity, c.history, c.tabs
+        self.start_button, self.pause_button, self.stop_button = c.start_button, c.pause_button, c.stop_button
+        self.progress, self.status = c.progress, c.status
         self.start_button.clicked.connect(self.start)
-        self.pause_button = QPushButton("Pause")
         self.pause_button.clicked.connect(self.toggle_pause)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop; the weights so far are kept (last.pt, best.pt in the run folder)")
         self.stop_button.clicked.connect(self.stop)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
-        self.progress.setFormat("")
-        self.status = StatusText("Not started.")
-        self.sanity = SanityTools()
         self.sanity.run_requested.connect(self.run_sanity)
         self.sanity.lr_chosen.connect(self._use_lr)
-        self.history = QListWidget()
-        self.history.setWordWrap(True)
-        self.history.setToolTip("Warnings of this session's runs; a recovered collapse stays listed")
-        self.plot = LossPlot()
-        self.table = ClassTable()
-        self.grid = PreviewGrid()
+        self.view = RunView()
+        self.plot, self.table, self.grid = self.view.plot, self.view.table, self.view.grid
         self.grid.open_requested.connect(self.open_pair)
         self._layout()
 
-        self.timer = QTimer(self)
-        self.timer.setInterval(REDRAW_MS)
-        self.timer.timeout.connect(self.redraw)
+        #: events are drawn at most every REDRAW_MS (the first at once, the last when the interval ends)
+        self._redraw_soon = qthrottled(self.redraw, timeout=REDRAW_MS, parent=self)
         observe(self, [(session.dataset_changed, self._on_dataset), (session.project_changed, self._on_project)])
         app = QApplication.instance()
         if app is not None:
@@ -104,39 +86,11 @@ class TrainingPanel(QWidget):
         self._update_buttons()
 
     def _layout(self) -> None:
-        buttons = QHBoxLayout()
-        for b in (self.start_button, self.pause_button, self.stop_button):
-            buttons.addWidget(b)
-        self.tabs = QTabWidget()
-        form = QScrollArea()
-        form.setWidget(self.settings_form)
-        form.setWidgetResizable(True)
-        form.setFrameShape(QScrollArea.Shape.NoFrame)
-        form.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.tabs.addTab(form, "Settings")
-        self.tabs.addTab(self.sanity, "Sanity checks")
-        self.tabs.addTab(self.history, "Warnings")
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(2, 2, 2, 2)
-        ll.addLayout(buttons)
-        ll.addWidget(self.progress)
-        ll.addWidget(self.status)
-        ll.addWidget(self.tabs, 1)
-        left.setMinimumWidth(max(270, self.settings_form.minimumSizeHint().width() + 30))
-        middle = QSplitter(Qt.Orientation.Vertical)
-        middle.addWidget(self.plot)
-        middle.addWidget(self.table)
-        middle.setStretchFactor(0, 1)
-        middle.setStretchFactor(1, 0)
-        scroll = QScrollArea()
-        scroll.setWidget(self.grid)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(self.grid.full_width() + scroll.verticalScrollBar().sizeHint().width() + 4)
         split = QSplitter(Qt.Orientation.Horizontal)
-        for i, w in enumerate((left, middle, scroll)):
-            split.addWidget(w)
-            split.setStretchFactor(i, (1, 3, 2)[i])
+        split.addWidget(self.controls)
+        split.addWidget(self.view)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 5)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.banner)
@@ -177,8 +131,7 @@ class TrainingPanel(QWidget):
             self._classes(self.session.project)
 
     def _classes(self, project) -> None:
-        self.table.set_classes(project.class_names, project.colors)
-        self.grid.set_classes(project.class_names, project.colors)
+        self.view.set_classes(project.class_names, project.colors)
 
     # ------------------------------------------------------------------ starting and stopping
 
@@ -196,11 +149,9 @@ class TrainingPanel(QWidget):
         checker = getattr(self.window(), "checker", None)  # the Checker dock: its last check, if still current
         last = checker.results.get(s.dataset.root) if checker is not None else None
         worker = training_worker(str(s.dataset.root), self.config(), project, self, check=last)
-        self.plot.clear()
-        self.grid.clear()
+        self.view.clear()
         if s.project is not None:
             self._classes(s.project)
-        self.table.clear_numbers()
         self.banner.clear()
         self._loss_warning = None
         self._warned.clear()
@@ -223,7 +174,6 @@ class TrainingPanel(QWidget):
         worker.finished.connect(self._on_finished)
         self.worker = worker
         worker.start()
-        self.timer.start()
         self._update_buttons()
         self.busy_changed.emit(True)
 
@@ -260,7 +210,7 @@ class TrainingPanel(QWidget):
         if worker is not None:
             worker.wait()
             worker.deleteLater()
-        self.timer.stop()
+        self._redraw_soon.cancel()
         self.redraw()
         self.plot.refresh(force=True)
         if self.progress.maximum() == 0:
@@ -315,10 +265,12 @@ class TrainingPanel(QWidget):
     def _on_step(self, ev) -> None:
         self.plot.add_step(ev.step, ev.loss)
         self._last_step = ev
+        self._redraw_soon()
 
     def _on_eval(self, ev) -> None:
         self.plot.add_eval(ev.step, ev.val_loss)
         self._pending_eval = ev
+        self._redraw_soon()
 
     def _on_warning(self, ev) -> None:
         self.banner.show_warning(ev)
@@ -338,6 +290,7 @@ class TrainingPanel(QWidget):
             self.history.insertItem(0, f"step {ev.step}: recovered ({clears} ended) — {ev.message}")
         elif ev.code in ("paused", "resumed", "check", "scan", "data", "device", "lr", "loss"):
             self._set_status(ev.message[:1].upper() + ev.message[1:] + ".")
+        self._redraw_soon()  # the progress bar says "paused" / drops it
 
     def _on_done(self, ev) -> None:
         self.last_done = ev
@@ -370,7 +323,7 @@ class TrainingPanel(QWidget):
                          "Not started: " + r.message.splitlines()[0])
 
     def redraw(self) -> None:
-        """Draw what came in since the last tick (the timer calls this a few times per second).
+        """Draw what came in since the last tick (:attr:`_redraw_soon` calls this at most every REDRAW_MS).
 
         A tick that draws an evaluation (table and previews) leaves the loss curve to the next one,
         so that no tick holds the GUI thread for both.
@@ -378,9 +331,7 @@ class TrainingPanel(QWidget):
         ev, self._pending_eval = self._pending_eval, None
         if ev is not None:
             warned = set().union(*self._warned.values()) if self._warned else set()
-            self.table.update_eval(ev, warned)
-            if ev.previews:
-                self.grid.show_previews(ev.previews)
+            self.view.show_eval(ev, warned)
         if ev is None or self._plot_skipped:
             self.plot.refresh()
         self._plot_skipped = ev is not None and not self._plot_skipped
@@ -413,19 +364,8 @@ class TrainingPanel(QWidget):
             self.restart()
 
     def open_checker(self) -> bool:
-        w = self.window_
-        if w is None:
-            return False
-        for dock in w.findChildren(QDockWidget):
-            if "checker" in dock.objectName().lower():
-                dock.show()
-                dock.raise_()
-                checker = getattr(w, "checker", None)
-                if checker is not None and not getattr(checker, "busy", True) and hasattr(checker, "start_check"):
-                    checker.start_check()
-                return True
-        w.show_status("The label checker is not available in this window")
-        return False
+        """The banner's "open the checker": the window shows its Checker dock and checks again."""
+        return self.window_ is not None and self.window_.show_checker()
 
     def open_pair(self, stem: str) -> None:
         if self.window_ is not None:
@@ -459,35 +399,3 @@ class TrainingPanel(QWidget):
     def _use_lr(self, lr: float) -> None:
         self.settings_form.apply_action({"lr": lr})
         self._set_status(f"Learning rate set to {lr:.2g}; press Start.")
-
-
-def install_training(window) -> TrainingPanel:
-    """Create the Training dock, its close guard and the Training menu (Start, Stop, Predict …) in ``window``."""
-    panel = TrainingPanel(window.session, window.settings, window)
-    dock = window.add_dock(panel, "Training", Qt.DockWidgetArea.BottomDockWidgetArea, "training_dock")
-    if not getattr(window, "_state_restored", False):
-        window.resizeDocks([dock], [360], Qt.Orientation.Vertical)  # the canvas keeps most of the height
-    window.installEventFilter(panel)
-    predict = PredictActions(window)
-    panel.predict = predict
-    bar = window.menuBar()
-    menu = QMenu("&Training", bar)
-    help_menu = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
-    bar.insertMenu(help_menu, menu) if help_menu is not None else bar.addMenu(menu)
-    start = QAction("&Start training", window)
-    start.setShortcut(QKeySequence("Ctrl+T"))
-    start.triggered.connect(panel.start)
-    window.addAction(start)
-    menu.addAction(start)
-    menu.addAction("&Pause / resume", panel.toggle_pause)
-    menu.addAction("S&top", panel.stop)
-    menu.addSeparator()
-    menu.addAction(predict.predict_action)
-    menu.addAction(predict.predict_all_action)
-    menu.addSeparator()
-    menu.addAction("&Overfit one batch", lambda: panel.run_sanity("overfit"))
-    menu.addAction("&LR range test", lambda: panel.run_sanity("lr"))
-    app = QApplication.instance()
-    if app is not None:
-        app.aboutToQuit.connect(predict.shutdown)
-    return panel

@@ -1,44 +1,33 @@
-"""Background work for the training panel: a job in a QThread, its results as Qt signals.
+"""The trainer-to-signals adapter: a :class:`~fcnstudio.gui.jobs.Job` that also speaks the trainer's events.
 
 The trainer knows nothing of Qt: it calls a callback with plain event
-dataclasses (:mod:`fcnstudio.train.events`). :class:`Worker` runs one job — a
-training run, a sanity tool, a prediction — in its own :class:`QThread` and
-adapts what the job reports to signals. The worker object itself lives in the
-GUI thread; its signals are emitted from the job's thread, so every slot runs
-queued, on the GUI thread, and only the GUI thread touches widgets.
-
-Signals (all on the GUI thread)::
+dataclasses (:mod:`fcnstudio.train.events`). :class:`Worker` is a Job (same
+started / progress / result / failed / cancelled / finished contract, same
+thread and join) whose work may hand it a trainer; it turns each event into
+one signal and lets stop / pause / resume reach the trainer::
 
     step(StepEvent)  evaluated(EvalEvent)  warned(WarningEvent)   # severity "warning"
     noted(InfoEvent | WarningEvent)        # notes, and collapse-recovered (severity "info")
-    done(DoneEvent)  failed(ErrorEvent)    # the run ended / an exception in the thread
+    done(DoneEvent)                        # the run ended (failed(ErrorEvent) when it broke)
     refused(Refusal)                       # the run could not start (pre-flight findings, a bad setting)
-    progress(done, total, loss)            # sanity tools and predictions, at most ~10 per second
-    result(object)                         # what a sanity tool or a prediction returned
-    finished()                             # always last; the thread has ended (see wait())
 
-Control (from the GUI thread, answered within a step): :meth:`stop`,
-:meth:`pause`, :meth:`resume`. Torch is imported inside the thread, when a
-job starts, never when this module is imported (the window opens without it).
+Torch is imported inside the thread, when a job starts, never when this
+module is imported (the window opens without it).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from PyQt6.QtCore import QObject, QThread, pyqtSignal
+from PyQt6.QtCore import QObject, pyqtSignal
 
+from fcnstudio.gui.jobs import Job
 from fcnstudio.train.events import DoneEvent, ErrorEvent, EvalEvent, InfoEvent, StepEvent, WarningEvent
 
 __all__ = ["Refusal", "Worker", "sanity_worker", "training_worker"]
-
-#: progress() signals at most this often (seconds); the last one always goes out.
-PROGRESS_INTERVAL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -53,75 +42,31 @@ class Refusal:
         return sorted({f.code for f in self.findings})
 
 
-class _Thread(QThread):
-    def __init__(self, target: Callable[[], None], name: str) -> None:
-        super().__init__()
-        self.setObjectName(name)
-        self._target = target
-
-    def run(self) -> None:  # the job's thread
-        self._target()
-
-
-class Worker(QObject):
-    """Runs ``job(worker)`` once in a QThread; see the module docstring for the signals."""
+class Worker(Job):
+    """Runs ``job(worker)`` once (see :class:`~fcnstudio.gui.jobs.Job`) and relays a trainer's events."""
 
     step = pyqtSignal(object)
     evaluated = pyqtSignal(object)
     warned = pyqtSignal(object)
     noted = pyqtSignal(object)
     done = pyqtSignal(object)
-    failed = pyqtSignal(object)
     refused = pyqtSignal(object)
-    progress = pyqtSignal(int, int, float)
-    result = pyqtSignal(object)
-    finished = pyqtSignal()
 
     def __init__(self, job: Callable[["Worker"], Any], kind: str = "job", parent: QObject | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(job, kind, parent=parent)
         self.kind = kind
-        self._job = job
-        self._thread: _Thread | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._paused = False
         self._trainer = None
-        self._last_progress = 0.0
-
-    # ------------------------------------------------------------------ lifecycle (GUI thread)
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("a Worker runs its job once; create another for the next run")
-        self._thread = _Thread(self._run, f"fcnstudio-{self.kind}")
-        self._thread.start()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.isRunning()
-
-    def wait(self, ms: int | None = None) -> bool:
-        """Join the thread (True when it has ended, or never started); ``ms=None`` waits as long as it takes.
-
-        A QThread object destroyed while its thread runs aborts the process, so
-        the window joins without a limit when it closes (stop lands within a step).
-        """
-        if self._thread is None:
-            return True
-        return self._thread.wait() if ms is None else self._thread.wait(int(ms))
 
     # ------------------------------------------------------------------ control (any thread)
 
     def stop(self) -> None:
-        self._stop.set()
+        super().stop()
         with self._lock:
             trainer = self._trainer
         if trainer is not None:
             trainer.stop()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
 
     def pause(self) -> None:
         with self._lock:
@@ -147,7 +92,7 @@ class Worker(QObject):
             self._trainer = trainer
             if self._paused:
                 trainer.pause()
-        if self._stop.is_set():
+        if self.stop_requested:
             trainer.stop()
 
     def emit_event(self, event) -> None:
@@ -164,26 +109,6 @@ class Worker(QObject):
             self.done.emit(event)
         elif isinstance(event, ErrorEvent):
             self.failed.emit(event)
-
-    def report_progress(self, done: int, total: int, loss: float = math.nan) -> None:
-        """A progress callback for jobs; throttled to PROGRESS_INTERVAL_S (the last one always goes)."""
-        now = time.monotonic()
-        if done >= total or now - self._last_progress >= PROGRESS_INTERVAL_S:
-            self._last_progress = now
-            self.progress.emit(int(done), int(total), float(loss))
-
-    def _run(self) -> None:
-        try:
-            out = self._job(self)
-            if out is not None:
-                self.result.emit(out)
-        except Exception as exc:  # noqa: BLE001 - everything reaches the GUI as a signal
-            self.failed.emit(ErrorEvent(message=f"{self.kind} failed: {type(exc).__name__}: {exc}",
-                                        detail=traceback.format_exc()))
-        finally:
-            with self._lock:
-                self._trainer = None
-            self.finished.emit()
 
 
 # ---------------------------------------------------------------------- jobs
@@ -241,7 +166,7 @@ def sanity_worker(which: str, dataset_root: str, config: dict, project=None,
         try:
             cfg = TrainConfig(**config)
             fn = sanity.overfit_one_batch if which == "overfit" else sanity.lr_range_test
-            return fn(dataset_root, cfg, project=project, progress=worker.report_progress, stop=worker._stop)
+            return fn(dataset_root, cfg, project=project, progress=worker.report_progress, stop=worker.stop_event)
         except REFUSALS as exc:
             worker.refused.emit(_refusal(exc))
             return None

@@ -6,10 +6,9 @@ the user's FCN Studio settings are never read or written.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from gui_helpers import make_dataset
+from leaks import left_running, track_qthreads
 from PyQt6.QtCore import QStandardPaths
 from PyQt6.QtWidgets import QMessageBox
 
@@ -47,11 +46,12 @@ def no_modal_dialogs(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def nothing_left_behind(qapp):
-    """After each test (pytest-qt has closed its widgets): no worker thread, no visible window or dialog."""
+    """After each test (pytest-qt has closed its widgets): no thread, job or QThread running, no window open."""
+    track_qthreads()
     yield
     qapp.processEvents()
-    threads = [t.name for t in threading.enumerate() if t.name.startswith("fcnstudio-")]
-    assert not threads, f"threads left running: {threads}"
+    threads = left_running()
+    assert not threads, f"left running: {threads}"
     visible = [w for w in qapp.topLevelWidgets() if w.isVisible()]
     assert not visible, f"windows left open: {visible}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from PyQt6.QtWidgets import QApplication, QMessageBox
 
 import fcnstudio.core.checker.run as checks
 from fcnstudio.core.io import read_mask_file
-from fcnstudio.gui.check_worker import live_threads
+from fcnstudio.gui.jobs import live_jobs
 from fcnstudio.gui.fix_dialog import FixDialog
 from fcnstudio.gui.shortcuts_dialog import action_rows
 from fcnstudio.gui.tools import Tool
@@ -72,13 +73,13 @@ def code_item(panel, code):
 
 def no_thread_left(panel):
     assert panel.job is None and panel.fix.job is None and not panel.busy_row.isVisible()
-    assert not live_threads()
+    assert not live_jobs()
 
 
 @pytest.fixture(autouse=True)
 def threads_joined():
     yield
-    assert not live_threads(), "a checker or fix thread was left running"
+    assert not live_jobs(), "a checker or fix thread was left running"
 
 
 @pytest.fixture
@@ -132,21 +133,25 @@ def test_the_result_is_remembered_per_dataset(make_window, defective, dataset, q
     assert any(window.session.pair_status(i).errors for i in range(len(window.session.dataset.pairs)))
 
 
-def test_cancel_stops_a_check_within_a_second(make_window, tmp_path, qtbot, monkeypatch):
-    root = make_dataset(tmp_path / "big", binary_masks(60, h=32, w=40))
-    slow = checks.analyse_pair
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """400 pairs (copies of two generated ones): a one-process check of it takes seconds, not milliseconds."""
+    root = make_dataset(tmp_path_factory.mktemp("big") / "big", binary_masks(2, h=256, w=320))
+    for kind in ("images", "masks"):
+        for src in sorted((root / kind).iterdir()):
+            for i in range(200):
+                shutil.copyfile(src, src.with_name(f"{src.stem}_{i:03d}{src.suffix}"))
+            src.unlink()
+    return root
 
-    def analyse_pair(task):  # 60 pairs × 0.1 s: the check is still running when Cancel is pressed
-        time.sleep(0.1)
-        return slow(task)
 
-    monkeypatch.setattr(checks, "analyse_pair", analyse_pair)
-    window = make_window(root)
+def test_cancel_stops_a_check_within_a_second(make_window, big, qtbot):
+    window = make_window(big)
     panel = window.checker
     panel.workers = 1
     panel.check_button.click()
     qtbot.waitUntil(lambda: panel.progress.value() >= 3, timeout=TIMEOUT)
-    assert panel.busy_row.isVisible() and "of 60 pairs" in panel.summary.text()
+    assert panel.busy_row.isVisible() and "of 400 pairs" in panel.summary.text()
     assert not panel.check_button.isEnabled()
     start = time.monotonic()
     with qtbot.waitSignal(panel.check_finished, timeout=5000) as blocker:
@@ -157,22 +162,19 @@ def test_cancel_stops_a_check_within_a_second(make_window, tmp_path, qtbot, monk
     assert panel.check_button.isEnabled()
 
 
-def test_closing_the_window_during_a_check_stops_it(make_window, tmp_path, qtbot, monkeypatch):
-    root = make_dataset(tmp_path / "big", binary_masks(40, h=32, w=40))
-    slow = checks.analyse_pair
-    monkeypatch.setattr(checks, "analyse_pair", lambda task: (time.sleep(0.1), slow(task))[1])
-    window = make_window(root)
+def test_closing_the_window_during_a_check_stops_it(make_window, big, qtbot):
+    window = make_window(big)
     window.checker.workers = 1
     assert window.checker.start_check()
     qtbot.waitUntil(lambda: window.checker.progress.value() >= 1, timeout=TIMEOUT)
     start = time.monotonic()
     assert window.close()
-    assert time.monotonic() - start < 1.0 and not live_threads()
+    assert time.monotonic() - start < 1.0 and not live_jobs()
 
 
 def test_a_code_without_automatic_fix_explains_what_to_do(window, no_modal_dialogs):
     assert not window.checker.request_fix("label-out-of-range")
-    assert "Classes dock" in no_modal_dialogs[-1] and not live_threads()
+    assert "Classes dock" in no_modal_dialogs[-1] and not live_jobs()
 
 
 def test_double_click_opens_the_pair_and_centres_the_location(make_window, smeared, defective, qtbot):

@@ -38,11 +38,12 @@ import multiprocessing
 import os
 import sys
 import threading
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator
 
 from ..dataset import Dataset, open_dataset
+from ..procpool import process_pool
 from ..project import Project, project_path, read_project
 from .pair_stats import PairSummary, PairTask, analyse_pair
 from .result import CheckResult, fingerprint
@@ -180,7 +181,7 @@ def run_pool(fn, tasks: list, workers: int, progress: Progress | None = None, ca
     size = max(1, min(8, total // (workers * 8)))
     chunks: Iterable[list] = _chunks(tasks, size)
     done = 0
-    with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
+    with process_pool(workers, pool_context()) as pool:
         pending = {}
         try:
             for chunk in chunks:
