@@ -50,6 +50,7 @@ import cv2
 import numpy as np
 
 from . import encodings as enc
+from .border_bands import without_bands
 from .checks import CheckResult, check_dataset
 from .check_rules import FIXABLE
 from .dataset import Dataset
@@ -311,7 +312,7 @@ def _transform(result: CheckResult, code: str, rel: str, mf: MaskFile) -> tuple[
     if code == "lossy-mask":
         return snap_to_values(a, dominant), f"snapped to the nearest of {', '.join(map(str, dominant))}"
     if code == "interpolation-artifacts":
-        return fill_from_neighbours(a, dominant), f"in-between values → neighbouring class ({', '.join(map(str, dominant))})"
+        return fill_from_neighbours(without_bands(a, dominant), dominant), f"in-between values → neighbouring class ({', '.join(map(str, dominant))})"
     raise FixError(f"no transform for {code}")
 
 

@@ -1,0 +1,163 @@
+"""Thin bands of an in-between class along class borders: a multi-class mask resized smoothly.
+
+Resizing a class-index mask with linear, cubic or area interpolation turns the
+border between road = 3 and car = 8 into a ramp 3 → 5 → 7 → 8. With many
+classes the in-between values are valid classes themselves, so no value is out
+of range and no value looks like noise; the trace is geometric. A pixel is a
+*band pixel* when, along one of the four axes through it, its value forms a run
+of one or two pixels whose two outside neighbours lie one below and one above
+it (``3 | 5 | 7`` or ``3 | 5 5 | 8``). A real thin object (a vessel 1 on
+background 0, VOC's 255 void bands) is not between its neighbours' values, and a
+real object of the in-between class is thicker than two pixels.
+
+:func:`border_bands` summarises one mask (in the checker's worker processes);
+:func:`flag_banded` weighs the summaries of a whole dataset: a class that is thin
+*everywhere* (most of its pixels band pixels) is a real thin class, not a ramp,
+and its bands do not count. Cheap for clean masks: two 3×3 morphology passes,
+and the axis test only at the few pixels strictly between their neighbourhood's
+minimum and maximum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .artefacts import Artefacts
+from .jpeg_trace import jpeg_trace
+
+K3 = np.ones((3, 3), np.uint8)
+#: A mask is reported when band pixels are at least this share of its border pixels ...
+MIN_BORDER_SHARE = 0.08
+#: ... and at least this many pixels, lying between at least this many different class pairs.
+MIN_BAND_PIXELS = 48
+MIN_PAIRS = 2
+#: A class with at least this share of its pixels (over the dataset) in bands is a real thin class.
+THIN_CLASS_SHARE = 0.5
+_AXES = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
+@dataclass(frozen=True)
+class BorderBands:
+    """Band pixels of one mask (see :func:`border_bands`)."""
+
+    band: int  # band pixels
+    border: int  # pixels with a different value in their 3x3 neighbourhood
+    by_value: tuple[tuple[int, int], ...]  # (value, band pixels), most first
+    pairs: tuple[tuple[int, int], ...]  # (lower, upper) class values the bands lie between, most first
+    location: tuple[int, int] | None  # (x, y) of one band pixel
+    lossy: str = ""  # JPEG evidence (see jpeg_trace), "" when there is none
+
+
+def band_map(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flat indices of band pixels, lower and upper neighbour value of each) for a 2-D integer mask."""
+    lo = cv2.erode(a, K3, borderType=cv2.BORDER_REPLICATE)
+    hi = cv2.dilate(a, K3, borderType=cv2.BORDER_REPLICATE)
+    h, w = a.shape
+    p = np.pad(a, 2, mode="edge").astype(np.int64)
+    wp = w + 4
+    ys, xs = np.nonzero((lo < a) & (a < hi))
+    idx = (ys + 2) * wp + (xs + 2)
+    flat = p.ravel()
+    v = flat[idx]
+    found = np.zeros(len(idx), bool)
+    lower = np.zeros(len(idx), np.int64)
+    upper = np.zeros(len(idx), np.int64)
+    for dy, dx in _AXES:
+        s = dy * wp + dx
+        m1, m2, n1, n2 = flat[idx - s], flat[idx - 2 * s], flat[idx + s], flat[idx + 2 * s]
+        one = (m1 != v) & (n1 != v)
+        left = np.where(one | (n1 == v), m1, m2)  # the run is [v] or [v v] to the right, else [v v] to the left
+        right = np.where(one | (m1 == v), n1, n2)
+        run_ok = one | ((m1 != v) & (n1 == v) & (n2 != v)) | ((m1 == v) & (m2 != v) & (n1 != v))
+        hit = run_ok & ~found & (((left < v) & (v < right)) | ((left > v) & (v > right)))
+        lower[hit] = np.minimum(left, right)[hit]
+        upper[hit] = np.maximum(left, right)[hit]
+        found |= hit
+    flat_idx = ys[found] * w + xs[found]
+    return flat_idx, lower[found], upper[found]
+
+
+def border_bands(a: np.ndarray, vals: np.ndarray) -> BorderBands | None:
+    """The band pixels of a mask with three values or more; None when there are none."""
+    if len(vals) < 3 or a.ndim != 2:
+        return None
+    idx, lower, upper = band_map(a)
+    if len(idx) < MIN_BAND_PIXELS:
+        return None
+    lo = cv2.erode(a, K3, borderType=cv2.BORDER_REPLICATE)
+    hi = cv2.dilate(a, K3, borderType=cv2.BORDER_REPLICATE)
+    border = int(np.count_nonzero(lo != hi))
+    v = a.ravel()[idx]
+    bv, bc = np.unique(v, return_counts=True)
+    key = lower * 65536 + upper
+    pk, pc = np.unique(key, return_counts=True)
+    order = np.argsort(-pc)
+    lossy = jpeg_trace(a, vals)
+    return BorderBands(
+        band=len(idx),
+        border=border,
+        by_value=tuple((int(x), int(c)) for x, c in sorted(zip(bv, bc), key=lambda t: -t[1])),
+        pairs=tuple((int(k // 65536), int(k % 65536)) for k in pk[order][:64]),
+        location=(int(idx[0] % a.shape[1]), int(idx[0] // a.shape[1])),
+        lossy=lossy,
+    )
+
+
+def without_bands(a: np.ndarray, classes) -> np.ndarray:
+    """``a`` with its band pixels set to a value outside ``classes`` (for the fill of the fix)."""
+    idx, _, _ = band_map(a)
+    out = a.astype(np.uint16 if a.dtype.itemsize <= 2 else a.dtype)
+    free = next(v for v in range(65535, -1, -1) if v not in set(int(c) for c in classes))
+    out.ravel()[idx] = free
+    return out
+
+
+def thin_classes(masks) -> set[int]:
+    """Values most of whose pixels, over every mask, are band pixels: real thin classes."""
+    band: dict[int, int] = {}
+    total: dict[int, int] = {}
+    for m in masks:
+        for v, c in m.s.histogram().items():
+            total[v] = total.get(v, 0) + c
+        if m.s.bands is not None:
+            for v, c in m.s.bands.by_value:
+                band[v] = band.get(v, 0) + c
+    return {v for v, c in band.items() if c >= THIN_CLASS_SHARE * total.get(v, c)}
+
+
+def flag_banded(masks) -> None:
+    """Give a mask without other damage whose borders carry many bands its :class:`Artefacts`.
+
+    ``masks`` are the checker's mask views (``.s`` a mask summary with
+    ``.bands``, ``.art`` the damage found so far). The verdict is "lossy" when the
+    mask also carries the traces of a JPEG save (then the bands are JPEG noise).
+    """
+    thin = thin_classes(masks)
+    for m in masks:
+        b = m.s.bands
+        if b is None or m.art is not None:
+            continue
+        counted = [(v, c) for v, c in b.by_value if v not in thin]
+        pixels = sum(c for _, c in counted)
+        pairs = b.pairs
+        share = pixels / max(1, b.border)
+        if pixels < MIN_BAND_PIXELS or share < MIN_BORDER_SHARE or len(pairs) < MIN_PAIRS:
+            continue
+        shown = ", ".join(f"{lo}|{hi}" for lo, hi in pairs[:4])
+        evidence = b.lossy or (f"monotone in-between values only on borders: thin 1-2 px bands of in-between classes "
+                               f"on {share * 100:.0f} % of the border pixels (between {shown})")
+        m.art = Artefacts(
+            verdict="lossy" if b.lossy else "interpolation",
+            values=tuple(v for v, _ in counted[:24]),
+            n_values=len(counted),
+            pixels=pixels,
+            dominant=tuple(sorted(m.s.histogram())),
+            location=b.location,
+            boundary_share=1.0,
+            near_share=0.0,
+            extremum_share=0.0,
+            evidence=evidence,
+        )
