@@ -140,6 +140,9 @@ def artefacts(a: np.ndarray, vals: np.ndarray, counts: np.ndarray, force: bool =
     damage = _damage(vals.astype(np.int64), counts, bad, a.size, force, radius=2)
     if not force:
         damage = _thin_ramps(a, vals, counts, damage)
+    strict = ~_damage(vals.astype(np.int64), counts, bad, a.size, True, radius=2)  # JPEG noise makes patches of its own
+    trace = "" if force else jpeg_trace(a, vals[strict])
+    damage = ~strict if trace else damage  # JPEG traces: the classes are read as strictly as in a JPEG file
     dominant = vals[~damage]
     pixels = int(counts[damage].sum())
     if n_bad == 0 or pixels == 0:
@@ -150,7 +153,6 @@ def artefacts(a: np.ndarray, vals: np.ndarray, counts: np.ndarray, force: bool =
     classes = vals[~bad] if (~bad).any() else vals[[int(np.argmax(counts))]]  # all noise: the mode stands in
     boundary, near, extremum = _ramp_features(a, m, classes)
     verdict = "lossy" if force or (extremum >= 0.2 and near >= 0.85) or boundary < 0.5 else "interpolation"
-    trace = "" if force else jpeg_trace(a, dominant)
     verdict = "lossy" if trace else verdict
     ys, xs = np.nonzero(m)
     order = np.argsort(counts[damage])[::-1]

@@ -29,6 +29,7 @@ from .artefacts import Artefacts
 from .jpeg_trace import jpeg_trace
 
 K3 = np.ones((3, 3), np.uint8)
+K5 = np.ones((5, 5), np.uint8)
 #: A mask is reported when band pixels are at least this share of its border pixels ...
 MIN_BORDER_SHARE = 0.08
 #: ... and at least this many pixels, lying between at least this many different class pairs.
@@ -51,8 +52,8 @@ class BorderBands:
     lossy: str = ""  # JPEG evidence (see jpeg_trace), "" when there is none
 
 
-def band_map(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(flat indices of band pixels, lower and upper neighbour value of each) for a 2-D integer mask."""
+def band_map(a: np.ndarray) -> np.ndarray:
+    """Flat indices of the band pixels of a 2-D integer mask (see the module's docstring)."""
     lo = cv2.erode(a, K3, borderType=cv2.BORDER_REPLICATE)
     hi = cv2.dilate(a, K3, borderType=cv2.BORDER_REPLICATE)
     h, w = a.shape
@@ -63,8 +64,6 @@ def band_map(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     flat = p.ravel()
     v = flat[idx]
     found = np.zeros(len(idx), bool)
-    lower = np.zeros(len(idx), np.int64)
-    upper = np.zeros(len(idx), np.int64)
     for dy, dx in _AXES:
         s = dy * wp + dx
         m1, m2, n1, n2 = flat[idx - s], flat[idx - 2 * s], flat[idx + s], flat[idx + 2 * s]
@@ -72,25 +71,24 @@ def band_map(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         left = np.where(one | (n1 == v), m1, m2)  # the run is [v] or [v v] to the right, else [v v] to the left
         right = np.where(one | (m1 == v), n1, n2)
         run_ok = one | ((m1 != v) & (n1 == v) & (n2 != v)) | ((m1 == v) & (m2 != v) & (n1 != v))
-        hit = run_ok & ~found & (((left < v) & (v < right)) | ((left > v) & (v > right)))
-        lower[hit] = np.minimum(left, right)[hit]
-        upper[hit] = np.maximum(left, right)[hit]
-        found |= hit
-    flat_idx = ys[found] * w + xs[found]
-    return flat_idx, lower[found], upper[found]
+        found |= run_ok & (((left < v) & (v < right)) | ((left > v) & (v > right)))
+    return ys[found] * w + xs[found]
 
 
 def border_bands(a: np.ndarray, vals: np.ndarray) -> BorderBands | None:
     """The band pixels of a mask with three values or more; None when there are none."""
     if len(vals) < 3 or a.ndim != 2:
         return None
-    idx, lower, upper = band_map(a)
+    idx = band_map(a)
     if len(idx) < MIN_BAND_PIXELS:
         return None
     lo = cv2.erode(a, K3, borderType=cv2.BORDER_REPLICATE)
     hi = cv2.dilate(a, K3, borderType=cv2.BORDER_REPLICATE)
     border = int(np.count_nonzero(lo != hi))
     v = a.ravel()[idx]
+    # The classes a band lies between: the extremes of its 5x5 window (the ends of the ramp).
+    lower = cv2.erode(a, K5, borderType=cv2.BORDER_REPLICATE).ravel()[idx].astype(np.int64)
+    upper = cv2.dilate(a, K5, borderType=cv2.BORDER_REPLICATE).ravel()[idx].astype(np.int64)
     bv, bc = np.unique(v, return_counts=True)
     key = lower * 65536 + upper
     pk, pc = np.unique(key, return_counts=True)
@@ -108,7 +106,7 @@ def border_bands(a: np.ndarray, vals: np.ndarray) -> BorderBands | None:
 
 def without_bands(a: np.ndarray, classes) -> np.ndarray:
     """``a`` with its band pixels set to a value outside ``classes`` (for the fill of the fix)."""
-    idx, _, _ = band_map(a)
+    idx = band_map(a)
     out = a.astype(np.uint16 if a.dtype.itemsize <= 2 else a.dtype)
     free = next(v for v in range(65535, -1, -1) if v not in set(int(c) for c in classes))
     out.ravel()[idx] = free

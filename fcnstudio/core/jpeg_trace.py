@@ -8,6 +8,7 @@ differ in where and how:
   both sides of the class values, and it stops at the block grid — the damaged
   pixels away from edges all sit in blocks that contain an edge, for one grid
   offset much more than for the others.
+  The damage also jumps at the block grid (see :func:`blockiness`).
 - **Interpolation** (a smooth resize) leaves monotone in-between values only on
   the borders themselves (within 1-2 px of where the classes meet), the same
   for every grid offset.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+K3 = np.ones((3, 3), np.uint8)
 K5 = np.ones((5, 5), np.uint8)
 #: Damaged pixels this far from the nearest class edge (px) are ringing, not a ramp ...
 RING_FROM, RING_TO = 2.5, 11.0
@@ -31,6 +33,9 @@ MIN_RINGING = 0.4
 #: Block structure: the best 8x8 grid offset holds this much more of the off-edge damage than the median offset.
 MIN_BLOCK_GAP = 0.1
 MIN_FAR_PIXELS = 16
+#: ... or the damage jumps this many times more across one line of the 8-px grid (with this many jumps seen).
+MIN_BLOCKINESS = 3.0
+MIN_JUMPS = 32
 
 
 def snap(a: np.ndarray, classes) -> np.ndarray:
@@ -68,6 +73,31 @@ def block_gap(shape: tuple[int, int], edges: np.ndarray, ys: np.ndarray, xs: np.
     return max(scores) - float(np.median(scores))
 
 
+def blockiness(a: np.ndarray, clean: np.ndarray, edges: np.ndarray) -> float:
+    """How much larger the jumps of the damage (``a - clean``) are across one column/row of the 8-px grid than elsewhere.
+
+    Only pixel pairs away from class edges count. JPEG quantises each 8x8 block
+    on its own, so its errors jump at the block grid; a resize has no grid.
+    Returns max/median of the mean jump over the 8 grid positions, 0 without
+    enough evidence.
+    """
+    near = cv2.dilate(edges.view(np.uint8), K3) > 0
+    r = a.astype(np.int32) - clean.astype(np.int32)
+    sums, counts, jumps = np.zeros(8), np.zeros(8), 0
+    for axis in (0, 1):
+        d = np.abs(np.diff(r, axis=axis))
+        ok = ~(near[:-1] | near[1:]) if axis == 0 else ~(near[:, :-1] | near[:, 1:])
+        pos = (np.nonzero(ok)[axis] % 8)
+        sums += np.bincount(pos, weights=d[ok], minlength=8)
+        counts += np.bincount(pos, minlength=8)
+        jumps += int(np.count_nonzero(d[ok]))
+    mean = sums / np.maximum(1, counts)
+    med = float(np.median(mean))
+    if jumps < MIN_JUMPS:
+        return 0.0
+    return float(mean.max()) / med if med > 0 else float("inf")  # jumps only on grid lines: blocks
+
+
 def jpeg_trace(a: np.ndarray, classes) -> str:
     """The JPEG evidence in a 2-D uint8/uint16 mask whose class values are ``classes``; "" if none."""
     if a.ndim != 2 or a.dtype not in (np.uint8, np.uint16) or len(classes) == 0:
@@ -81,12 +111,11 @@ def jpeg_trace(a: np.ndarray, classes) -> str:
     ys, xs = np.nonzero(damaged)
     d = dist[ys, xs]
     far = (d >= RING_FROM) & (d <= RING_TO)
-    if int(far.sum()) < MIN_FAR_PIXELS:
-        return ""
-    ringing = float(far.mean())
+    enough = int(far.sum()) >= MIN_FAR_PIXELS
+    ringing = float(far.mean()) if len(d) else 0.0
     off = d >= 1.5
-    gap = block_gap(a.shape, edges, ys[off], xs[off])
-    if gap < MIN_BLOCK_GAP and ringing < MIN_RINGING:
+    blocks = (enough and block_gap(a.shape, edges, ys[off], xs[off]) >= MIN_BLOCK_GAP) or blockiness(a, clean, edges) >= MIN_BLOCKINESS
+    if not blocks and not (enough and ringing >= MIN_RINGING):
         return ""
     lo, hi = cv2.erode(clean, K5)[ys, xs], cv2.dilate(clean, K5)[ys, xs]
     v = a[ys, xs]
@@ -94,6 +123,6 @@ def jpeg_trace(a: np.ndarray, classes) -> str:
     parts = [f"damage up to 8 px from edges ({ringing * 100:.0f} % of it over 2 px away)"]
     if beyond >= 0.1:
         parts.append(f"values on both sides of the class values ({beyond * 100:.0f} % beyond them)")
-    if gap >= MIN_BLOCK_GAP:
+    if blocks:
         parts.append("8x8 block structure")
     return ", ".join(parts)
