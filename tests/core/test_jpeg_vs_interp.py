@@ -45,14 +45,20 @@ def dataset(tmp_path, classes, damaged: dict):
     return make_dataset(tmp_path / "ds", masks)
 
 
+def checked(tmp_path, classes, damaged: dict, found: str, not_found: str):
+    """Check a dataset of two clean masks and the ``damaged`` ones; each damaged mask has ``found``, not ``not_found``."""
+    result = check(dataset(tmp_path, classes, damaged))
+    for stem in damaged:
+        codes = codes_for(result, f"masks/{stem}.png")
+        assert found in codes and not_found not in codes, (stem, codes)
+    return result
+
+
 @pytest.mark.parametrize("classes", [BINARY, SPACED], ids=["binary", "multiclass"])
 @pytest.mark.parametrize("quality", [50, 75, 90, 95])
 def test_png_after_jpeg_is_lossy_not_interpolation(tmp_path, classes, quality):
     damaged = {f"jpeg{i}": jpeg_roundtrip(scene(classes=classes, seed=i), quality) for i in range(2)}
-    result = check(dataset(tmp_path, classes, damaged))
-    for stem in damaged:
-        codes = codes_for(result, f"masks/{stem}.png")
-        assert "lossy-mask" in codes and "interpolation-artifacts" not in codes
+    result = checked(tmp_path, classes, damaged, "lossy-mask", "interpolation-artifacts")
     f = finding(result, "lossy-mask", "masks/jpeg0.png")
     assert f.severity == "error"
     assert "from edges" in f.message or "8x8 block structure" in f.message
@@ -63,10 +69,7 @@ def test_png_after_jpeg_is_lossy_not_interpolation(tmp_path, classes, quality):
 def test_png_after_jpeg_with_consecutive_classes_is_lossy(tmp_path, quality):
     """Classes 0..7: JPEG's in-between values are classes too, so the bands it leaves must not read as a resize."""
     damaged = {f"jpeg{i}": jpeg_roundtrip(scene(classes=CONSECUTIVE, seed=i), quality) for i in range(2)}
-    result = check(dataset(tmp_path, CONSECUTIVE, damaged))
-    for stem in damaged:
-        codes = codes_for(result, f"masks/{stem}.png")
-        assert "lossy-mask" in codes and "interpolation-artifacts" not in codes
+    result = checked(tmp_path, CONSECUTIVE, damaged, "lossy-mask", "interpolation-artifacts")
     assert "8x8 block structure" in finding(result, "lossy-mask", "masks/jpeg0.png").message
 
 
@@ -76,10 +79,7 @@ def test_png_after_jpeg_with_consecutive_classes_is_lossy(tmp_path, quality):
 def test_smooth_resize_is_interpolation_not_lossy(tmp_path, classes, interp, scale):
     damaged = {f"resized{i}": cv2.resize(scene(classes=classes, seed=i), None, fx=scale, fy=scale, interpolation=interp)
                for i in range(2)}
-    result = check(dataset(tmp_path, classes, damaged))
-    for stem in damaged:
-        codes = codes_for(result, f"masks/{stem}.png")
-        assert "interpolation-artifacts" in codes and "lossy-mask" not in codes
+    result = checked(tmp_path, classes, damaged, "interpolation-artifacts", "lossy-mask")
     f = finding(result, "interpolation-artifacts", "masks/resized0.png")
     assert f.severity == "warning"
     assert "monotone in-between values only on borders" in f.message
