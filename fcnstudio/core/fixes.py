@@ -52,6 +52,7 @@ from .checker import encodings as enc
 from .checker.result import CheckResult
 from .checker.run import check_dataset
 from .checker.findings import FIXABLE
+from .checker.border_bands import without_bands
 from .dataset import Dataset
 from .fix_transforms import (
     FixRefused,
@@ -192,7 +193,7 @@ def _transform(result: CheckResult, code: str, rel: str, mf: MaskFile) -> tuple[
     if code == "lossy-mask":
         return snap_to_values(a, dominant), f"snapped to the nearest of {', '.join(map(str, dominant))}"
     if code == "interpolation-artifacts":
-        return fill_from_neighbours(a, dominant), f"in-between values → neighbouring class ({', '.join(map(str, dominant))})"
+        return fill_from_neighbours(without_bands(a, dominant), dominant), f"in-between values → neighbouring class ({', '.join(map(str, dominant))})"
     raise FixError(f"no transform for {code}")
 
 

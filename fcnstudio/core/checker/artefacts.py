@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .jpeg_trace import jpeg_trace
+
 #: A value whose pixels mostly lack two same-valued 8-neighbours is "incoherent" (noise, ramps).
 COHERENT_SHARE = 0.5
 #: Artefacts are reported only with at least this many incoherent values ...
@@ -41,6 +43,8 @@ class Artefacts:
     extremum_share: float  # share that are strict local extrema (noise, not ramps)
     #: Every damaged value (at most 1024), for the dataset-wide second look in rules.py.
     damage: tuple[int, ...] = ()
+    #: What told JPEG damage from interpolation (see jpeg_trace / border_bands), for the message.
+    evidence: str = ""
 
 
 def bincount(a: np.ndarray, mask: np.ndarray | None = None, minlength: int = 256) -> np.ndarray:
@@ -154,6 +158,9 @@ def artefacts(a: np.ndarray, vals: np.ndarray, counts: np.ndarray, force: bool =
     damage = _damage(vals.astype(np.int64), counts, bad, a.size, force, radius=2)
     if not force:
         damage = _thin_ramps(a, vals, counts, damage)
+    strict = ~_damage(vals.astype(np.int64), counts, bad, a.size, True, radius=2)  # JPEG noise makes patches of its own
+    trace = "" if force else jpeg_trace(a, vals[strict])
+    damage = ~strict if trace else damage  # JPEG traces: the classes are read as strictly as in a JPEG file
     dominant = vals[~damage]
     pixels = int(counts[damage].sum())
     if n_bad == 0 or pixels == 0:
@@ -164,10 +171,12 @@ def artefacts(a: np.ndarray, vals: np.ndarray, counts: np.ndarray, force: bool =
     classes = vals[~bad] if (~bad).any() else vals[[int(np.argmax(counts))]]  # all noise: the mode stands in
     boundary, near, extremum = _ramp_features(a, m, classes)
     verdict = "lossy" if force or (extremum >= 0.2 and near >= 0.85) or boundary < 0.5 else "interpolation"
+    verdict = "lossy" if trace else verdict
     ys, xs = np.nonzero(m)
     order = np.argsort(counts[damage])[::-1]
     return Artefacts(
         verdict=verdict,
+        evidence=trace,
         values=tuple(int(v) for v in vals[damage][order][:24]),
         n_values=int(damage.sum()),
         pixels=pixels,

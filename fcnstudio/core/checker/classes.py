@@ -13,8 +13,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..io import default_colors
+from ..project import MAX_CLASSES, ClassInfo, Project
 from . import encodings as enc
 from .artefacts import MIN_ARTEFACT_SHARE, MIN_ARTEFACT_VALUES, Artefacts
+from .border_bands import flag_banded
 from .pair_stats import MaskFileSummary
 
 VOC_CLASS_NAMES = (
@@ -22,8 +25,6 @@ VOC_CLASS_NAMES = (
     "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
     "train", "tvmonitor",
 )
-from ..io import default_colors
-from ..project import MAX_CLASSES, ClassInfo, Project
 
 
 @dataclass
@@ -61,6 +62,7 @@ def read_classes(summaries: list[MaskFileSummary], declared: Project | None) -> 
     second_look(masks)
     for m in masks:
         m.values = clean_values(m.s, m.art)
+    flag_banded(masks)  # multi-class masks resized smoothly: bands of in-between classes (values kept whole)
     void255 = void_255(masks, declared)
     lum = find_luminance(masks, declared)
     classify(masks, declared, void255, lum)

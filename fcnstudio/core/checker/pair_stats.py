@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from .artefacts import K3, MIN_ARTEFACT_VALUES, Artefacts, artefacts, bincount, color_artefacts, unique_inverse
+from .border_bands import BorderBands, border_bands
 from ..io import ImageReadError, read_header, read_image, read_mask_file
 
 #: At most this many distinct values (or colours) are kept per mask, the most frequent.
@@ -86,6 +87,7 @@ class MaskFileSummary:
     #: Share of the 255 pixels (65535 for 16-bit) that survive a 3×3 erosion: ~0 for thin bands.
     solid_top: float | None = None
     artefacts: Artefacts | None = None
+    bands: BorderBands | None = None
 
     def histogram(self) -> dict[int, int]:
         return dict(zip(self.values, self.counts))
@@ -307,12 +309,13 @@ def _int_summary(a: np.ndarray, fmt: str, base: dict, palette: np.ndarray | None
             art = artefacts(a if a.dtype.itemsize <= 2 else a.astype(np.uint16), vals, counts, force=jpeg)
         except (ValueError, IndexError, cv2.error, MemoryError):  # the analysis is a bonus, the histogram is not
             art = None
+    bands = border_bands(a, vals) if art is None and not jpeg and a.dtype in (np.uint8, np.uint16) else None
     used = ()
     if palette is not None and len(vals) <= 64:
         used = tuple((int(v), tuple(int(x) for x in palette[v])) for v in vals if 0 <= v < 256)
     values, cnts = _truncate(vals, counts)
     return MaskFileSummary(
-        **base, kind="int", values=values, counts=cnts, n_distinct=len(vals), solid_top=solid, artefacts=art,
+        **base, kind="int", values=values, counts=cnts, n_distinct=len(vals), solid_top=solid, artefacts=art, bands=bands,
         palette_used=used,
     )
 

@@ -253,11 +253,11 @@ def _mask_code_finding(code: str, m: MaskView, project: Project, lum, declared: 
                    "and those pixels get wrong or out-of-range labels.")
         else:
             msg = (f"{p} has {art.n_values} rare {kind} ({_fmt(shown, 6, art.n_values)}) scattered around its class {kind}, like JPEG noise "
-                   f"({art.pixels} pixels): the mask was saved lossily at some point and these pixels carry wrong labels.")
+                   f"({art.pixels} pixels{'; ' + art.evidence if art.evidence else ''}): the mask was saved lossily at some point and these pixels carry wrong labels.")
         return _finding(code, p, msg, location=loc, dominant=sorted(m.values) if s.kind == "int" else None)
     if code == "interpolation-artifacts":
-        msg = (f"{p} has {art.n_values} in-between {kind} ({_fmt(shown, 6, art.n_values)}, {art.pixels} pixels) along class boundaries: "
-               "the mask was resized or drawn with a smooth filter, so edge pixels get classes that are not there; "
+        msg = (f"{p} has {art.n_values} in-between {kind} ({_fmt(shown, 6, art.n_values)}, {art.pixels} pixels) along class boundaries "
+               f"({art.evidence or 'monotone in-between values only on borders'}): the mask was resized or drawn with a smooth filter, so edge pixels get classes that are not there; "
                "resize masks with nearest-neighbour.")
         return _finding(code, p, msg, location=loc, dominant=sorted(m.values) if s.kind == "int" else None)
     raise ValueError(code)
