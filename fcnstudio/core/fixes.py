@@ -50,6 +50,7 @@ import cv2
 import numpy as np
 
 from . import encodings as enc
+from . import palettes
 from .checks import CheckResult, check_dataset
 from .check_rules import FIXABLE
 from .dataset import Dataset
@@ -293,8 +294,8 @@ def _transform(result: CheckResult, code: str, rel: str, mf: MaskFile) -> tuple[
         if a.ndim == 3 and a.dtype.kind == "f":
             return round_float(a), "rounded to whole numbers"
         if kind == "luminance" and info.luminance:
-            table = dict(enc.LUMINANCE_TABLES)[info.luminance]
-            return luminance_to_index(a, table), f"grey brightness → VOC class ({info.luminance})"
+            table = info.luminance_match[1] if info.luminance_match else dict(enc.LUMINANCE_TABLES)[info.luminance]
+            return luminance_to_index(a, table), f"grey brightness → {palettes.palette_label(info.luminance_match, 'VOC')} class ({info.luminance})"
         cmap = info.color_map
         new = colors_to_index(a, cmap)
         rgb = a[..., :3]
