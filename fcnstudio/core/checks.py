@@ -46,6 +46,7 @@ from .check_rules import FIXABLE, SEVERITY, DatasetStats, EncodingInfo, evaluate
 from .dataset import Dataset, open_dataset
 from .findings import Finding
 from .mask_stats import PairSummary, PairTask, analyse_pair
+from .nnunet_json import channel_findings, dataset_json_path
 from .project import Project, load_project, project_path
 
 __all__ = [
@@ -171,7 +172,7 @@ def check_dataset(
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be 1 or more, got {workers}")
     declared = project if project is not None and not project.inferred else None
-    if project is None and project_path(dataset.root).exists():
+    if project is None and (project_path(dataset.root).exists() or dataset_json_path(dataset)):
         declared = load_project(dataset)
     tasks = [
         PairTask(
@@ -188,6 +189,7 @@ def check_dataset(
     for s in _scan(tasks, workers or default_workers(), progress, cancel):
         summaries[s.index] = s
     resolved, findings, stats, info = evaluate([s for s in summaries if s is not None], declared)
+    findings += channel_findings(dataset, {s.image.path: s.image.channels for s in summaries if s and s.image and not s.image.error})
     findings.sort(key=lambda f: (("error", "warning", "info").index(f.severity), f.code, f.path))
     return CheckResult(dataset=dataset, project=resolved, findings=tuple(findings), stats=stats, encoding=info)
 

@@ -67,6 +67,8 @@ class Project:
     inferred: bool = False
     #: How the settings were inferred, in sentences a user can read.
     notes: tuple[str, ...] = ()
+    #: The file that declared the classes (fcnstudio.json, or nnU-Net's dataset.json).
+    source: str = field(default=PROJECT_FILE, compare=False)
 
     @property
     def num_classes(self) -> int:
@@ -230,7 +232,9 @@ def load_project(dataset: Dataset) -> Project:
     """The dataset's fcnstudio.json, or settings inferred from its masks."""
     path = project_path(dataset.root)
     if not path.exists():
-        return infer_project(dataset)
+        from .nnunet_json import load_dataset_json  # it imports this module: not at the top
+
+        return load_dataset_json(dataset) or infer_project(dataset)
     limit = 16 * 2**20
     try:
         if not path.is_file():  # a folder, a FIFO or a link to /dev/zero would block or never end
