@@ -27,11 +27,12 @@ A palette of a dataset's own (the colours of its colour masks or of its
 palette PNGs) is tried first: a grey mask next to colour masks is most likely
 those colours read as grey.
 
-False alarms: every grey value must be a brightness of the palette, with at
-least three distinct non-zero values, none below 13 (small values are class
-indices) — except one, among four or more, for a public palette; public
-palettes other than VOC need exact brightnesses (no ±1 slack), and among
-several that fit, the smallest palette wins.
+False alarms: every non-zero grey value must be a brightness of the palette,
+none below 13 (small values are class indices; a public palette may have one,
+among four or more values: Cityscapes' car is 10 in BT.709), and the largest
+at least 30. VOC needs two distinct values, as before; the other palettes
+three, and public palettes need exact brightnesses (no ±1 slack; among several
+that fit, the smallest wins), so a plain index mask is not taken for one.
 """
 
 from __future__ import annotations

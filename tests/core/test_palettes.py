@@ -24,7 +24,7 @@ def fix(root, code):
     return apply_fix(plan_fix(check(root), code))
 
 
-def scene(palette, classes, background, seed, h=96, w=128, void_border=False):
+def scene(classes, background, seed, h=96, w=128, void_border=False):
     """An index mask: objects of ``classes`` on ``background``, small far-away objects, and void borders if asked."""
     m = blobs(h, w, values=classes, seed=seed, background=background).astype(np.int32)
     rng = np.random.default_rng(seed + 50)
@@ -75,7 +75,7 @@ CASES = [
 def test_grey_public_palette_is_color_mask_and_fix_maps_back(tmp_path, palette, classes, background, how):
     cls = names(palette, *classes)
     bg = 255 if background is None else names(palette, background)[0]
-    index = {f"frame{i:02d}": scene(palette, cls, bg, seed=i, void_border=palette.void is not None) for i in range(4)}
+    index = {f"frame{i:02d}": scene(cls, bg, seed=i, void_border=palette.void is not None) for i in range(4)}
     root = make_dataset(tmp_path / "ds", {k: grey(render(palette, v), how) for k, v in index.items()})
 
     result = check(root)
@@ -98,7 +98,7 @@ def test_grey_masks_in_the_palette_of_the_datasets_own_colour_masks(tmp_path):
     table = np.zeros((256, 3), np.uint8)
     for i, c in own.items():
         table[i] = c
-    index = {f"img{i}": scene(None, (1, 2, 3, 4), 0, seed=10 + i) for i in range(4)}
+    index = {f"img{i}": scene((1, 2, 3, 4), 0, seed=10 + i) for i in range(4)}
     masks = {k: (table[v] if i < 2 else grey(table[v])) for i, (k, v) in enumerate(index.items())}
     root = make_dataset(tmp_path / "ds", masks)
 
