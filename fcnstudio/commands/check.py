@@ -168,7 +168,7 @@ def render_stats(result: CheckResult) -> list[str]:
 
 def render_report(result: CheckResult, dataset_arg: str) -> str:
     p = result.project
-    source = "inferred from the masks (no fcnstudio.json)" if p.inferred else "from fcnstudio.json"
+    source = "inferred from the masks (no fcnstudio.json)" if p.inferred else f"from {p.source}"
     lines = [
         f"FCN Studio check: {result.root}",
         f"  {result.layout} layout, {result.pairs} pairs, {p.num_classes} classes {source}",

@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from .checker import encodings as enc
+from .checker import palettes
 from .checker.result import CheckResult
 from .checker.run import check_dataset
 from .checker.findings import FIXABLE
@@ -175,8 +176,8 @@ def _transform(result: CheckResult, code: str, rel: str, mf: MaskFile) -> tuple[
         if a.ndim == 3 and a.dtype.kind == "f":
             return round_float(a), "rounded to whole numbers"
         if kind == "luminance" and info.luminance:
-            table = dict(enc.LUMINANCE_TABLES)[info.luminance]
-            return luminance_to_index(a, table), f"grey brightness → VOC class ({info.luminance})"
+            table = info.luminance_match[1] if info.luminance_match else dict(enc.LUMINANCE_TABLES)[info.luminance]
+            return luminance_to_index(a, table), f"grey brightness → {palettes.palette_label(info.luminance_match, 'VOC')} class ({info.luminance})"
         cmap = info.color_map
         new = colors_to_index(a, cmap)
         rgb = a[..., :3]

@@ -21,6 +21,7 @@ import numpy as np
 
 from .checker import encodings as enc
 from .checker.classes import read_classes
+from .checker.nnunet_json import load_dataset_json
 from .checker.pair_stats import analyse_mask
 from .dataset import Dataset
 from .io import MaskFile
@@ -36,10 +37,11 @@ LOSSY_SAMPLE = 12
 
 
 def load_project(dataset: Dataset) -> Project:
-    """The dataset's fcnstudio.json, or settings inferred from its masks (:func:`infer_project`)."""
-    if not project_path(dataset.root).exists():
-        return infer_project(dataset)
-    return read_project(dataset.root)
+    """The dataset's fcnstudio.json, else an nnU-Net dataset's dataset.json, else settings inferred from its masks
+    (:func:`infer_project`)."""
+    if project_path(dataset.root).exists():
+        return read_project(dataset.root)
+    return load_dataset_json(dataset) or infer_project(dataset)
 
 
 def _sample(pairs, k: int):

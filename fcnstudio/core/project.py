@@ -57,6 +57,8 @@ class Project:
     inferred: bool = False
     #: How the settings were inferred, in sentences a user can read.
     notes: tuple[str, ...] = ()
+    #: The file that declared the classes (fcnstudio.json, or nnU-Net's dataset.json).
+    source: str = field(default=PROJECT_FILE, compare=False)
 
     @property
     def num_classes(self) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 from ..io import default_colors
 from ..project import MAX_CLASSES, ClassInfo, Project
 from . import encodings as enc
+from . import palettes
 from .artefacts import MIN_ARTEFACT_SHARE, MIN_ARTEFACT_VALUES, Artefacts
 from .border_bands import flag_banded
 from .pair_stats import MaskFileSummary
@@ -144,7 +145,7 @@ def find_luminance(masks: list[MaskView], declared: Project | None):
     union = set().union(*(m.values for m in cands))
     if declared is not None and max(union) < declared.num_classes:
         return None
-    return enc.match_luminance(union)
+    return palettes.match_luminance(union, masks)
 
 
 def classify(masks: list[MaskView], declared: Project | None, void255: bool, lum) -> None:
@@ -201,8 +202,8 @@ def infer_classes(masks: list[MaskView], void255: bool, lum) -> tuple[Project, s
         for m in masks:
             if m.family == "luminance":
                 values |= {c for v in m.values if (c := enc.luminance_class(v, lum[1])) is not None}
-        palette = np.asarray(enc.default_colors(256), np.uint8)
-        notes.append(f"Grey values are brightnesses of Pascal VOC colours ({lum[0]}): VOC classes assumed.")
+        palette, note = palettes.luminance_palette(lum)
+        notes.append(note)
     for m in masks:
         if m.family == "float":
             values |= {v for v in m.values if 0 <= v < 65536}
@@ -221,6 +222,7 @@ def infer_classes(masks: list[MaskView], void255: bool, lum) -> tuple[Project, s
         values.add(255)
     read = len(masks)
     project = infer_from_values(values, {enc.unpack(k) for k in colors}, palette, read)
+    project = palettes.name_classes(project, lum) if any(m.family == "luminance" for m in masks) else project
     return project.with_changes(notes=tuple(notes) + project.notes), odd
 
 

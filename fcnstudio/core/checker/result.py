@@ -17,6 +17,7 @@ from pathlib import Path
 from ..dataset import Dataset, DatasetError, open_dataset
 from ..project import Project, ProjectError, project_path, read_project
 from .findings import Finding
+from .nnunet_json import dataset_json_path
 from .stats import DatasetStats
 
 FINGERPRINT_VERSION = 1
@@ -32,6 +33,8 @@ class EncodingInfo:
     color_source: str = ""
     #: Name of the luminance table when grey masks are palette brightnesses, else None.
     luminance: str | None = None
+    #: The whole match (conversion, grey → class table, palette) behind ``luminance``.
+    luminance_match: tuple | None = None
     #: Whether 255 is void (ignore) in this dataset.
     void255: bool = False
 
@@ -147,6 +150,13 @@ def fingerprint(dataset: Dataset, project: Project | None = None) -> str:
         h.update(project_path(dataset.root).read_bytes())
     except OSError:
         h.update(b"<no project file>")
+    declaration = dataset_json_path(dataset)
+    if declaration is not None:  # nnU-Net: the labels it declares, and the extra channel files of each case
+        try:
+            h.update(declaration.read_bytes())
+            h.update("\n".join(sorted(os.listdir(declaration.parent / "imagesTr"))).encode(errors="surrogateescape"))
+        except OSError:
+            h.update(b"<unreadable dataset.json>")
     return h.hexdigest()
 
 

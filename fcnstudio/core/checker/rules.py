@@ -39,6 +39,7 @@ from collections import Counter
 import numpy as np
 
 from . import encodings as enc
+from . import palettes
 from .classes import MaskView, color_map_of, map_classes, read_classes
 from .findings import FIXABLE, SEVERITY, Finding
 from .pair_stats import PairSummary
@@ -105,7 +106,8 @@ def evaluate(
     findings += _dataset_findings(summaries, masks, project, void255, declared is not None)
     stats = dataset_stats(summaries, masks, project)
     findings += _class_findings(masks, project, stats, declared is not None or _voc_declared(masks, project))
-    info = EncodingInfo(color_map=cmap, color_source=source, luminance=lum[0] if lum else None, void255=void255)
+    info = EncodingInfo(color_map=cmap, color_source=source, luminance=lum[0] if lum else None, void255=void255,
+                        luminance_match=lum)
     return project, findings, stats, info
 
 
@@ -223,7 +225,7 @@ def _mask_code_finding(code: str, m: MaskView, project: Project, lum, declared: 
     if code == "color-mask":
         if m.family == "luminance":
             vals = sorted(v for v in m.values if v)
-            msg = (f"{p} holds grey values {_fmt(vals)}, the brightnesses of Pascal VOC colours ({lum[0]}): a palette "
+            msg = (f"{p} holds grey values {_fmt(vals)}, the brightnesses of {palettes.palette_label(lum)} colours ({lum[0]}): a palette "
                    "mask was read or saved as greyscale, so the values are not class indices.")
             return _finding(code, p, msg, kind="luminance", table=lum[0])
         if s.grey_rgb:
@@ -333,7 +335,7 @@ def _dataset_findings(summaries, masks: list[MaskView], project: Project, void25
 
 
 def _voc_declared(masks: list[MaskView], project: Project) -> bool:
-    return project.inferred and project.num_classes == 21 and any(
+    return palettes.declares_classes(project) or project.inferred and project.num_classes == 21 and any(
         m.s.palette == "voc" or m.family == "luminance" or (m.s.kind == "color" and m.family != "empty") for m in masks
     ) and any("VOC" in n for n in project.notes)
 

@@ -45,6 +45,7 @@ from typing import Callable, Iterable, Iterator
 from ..dataset import Dataset, open_dataset
 from ..procpool import process_pool
 from ..project import Project, project_path, read_project
+from .nnunet_json import channel_findings, dataset_json_path, load_dataset_json
 from .pair_stats import PairSummary, PairTask, analyse_pair
 from .result import CheckResult, fingerprint
 from .rules import evaluate
@@ -106,6 +107,8 @@ def check_dataset(
     declared = project if project is not None and not project.inferred else None
     if project is None and project_path(dataset.root).exists():
         declared = read_project(dataset.root)
+    elif project is None and dataset_json_path(dataset):
+        declared = load_dataset_json(dataset)
     stamp = fingerprint(dataset, project)
     tasks = [
         PairTask(
@@ -122,6 +125,7 @@ def check_dataset(
     for s in _scan(tasks, workers or default_workers(), progress, cancel):
         summaries[s.index] = s
     resolved, findings, stats, info = evaluate([s for s in summaries if s is not None], declared)
+    findings += channel_findings(dataset, {s.image.path: s.image.channels for s in summaries if s and s.image and not s.image.error})
     findings.sort(key=lambda f: (("error", "warning", "info").index(f.severity), f.code, f.path))
     return CheckResult(dataset=dataset, project=resolved, findings=tuple(findings), stats=stats, encoding=info,
                        fingerprint=stamp)
