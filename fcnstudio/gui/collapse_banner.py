@@ -16,6 +16,8 @@ from __future__ import annotations
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
+from fcnstudio.core.checker.findings import FIXABLE
+
 __all__ = ["CollapseBanner"]
 
 _STYLES = {
@@ -23,9 +25,6 @@ _STYLES = {
     "warning": "background: #6a3d10; color: #fff0d8;",
     "info": "background: #1f3b5c; color: #dcebff;",
 }
-#: checker codes with an automatic fix (the checker dock's Fix… applies them)
-FIXABLE = ("binary-255", "color-mask", "non-integer-mask", "lossy-mask", "inconsistent-encoding",
-           "interpolation-artifacts", "mask-16bit")
 HEADLINES = {
     "collapse-background": "The network predicts only background.",
     "collapse-single-class": "The network predicts one class everywhere.",

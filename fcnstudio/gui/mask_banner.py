@@ -11,10 +11,8 @@ from __future__ import annotations
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
+from fcnstudio.core.checker.findings import FIXABLE
 from fcnstudio.gui.app import observe
-
-#: Finding codes whose fix converts a read-only mask into an editable one.
-FIXABLE = {"binary-255", "color-mask", "non-integer-mask", "label-out-of-range", "lossy-mask", "mask-16bit"}
 
 _STYLES = {
     "error": "background: #5c1f1f; color: #ffe0e0;",

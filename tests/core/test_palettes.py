@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from defects import binary_masks, blobs, index_masks, make_dataset
-from fcnstudio.core import palettes
+from fcnstudio.core.checker import palettes
 from fcnstudio.core.checker.run import check_dataset
 from fcnstudio.core.fixes import apply_fix, plan_fix
 from fcnstudio.core.io import read_mask_file
