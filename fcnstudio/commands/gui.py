@@ -48,7 +48,7 @@ def run(args) -> int:
     from PyQt6.QtCore import QTimer
 
     from fcnstudio.gui.app import Settings, create_app, install_excepthook
-    from fcnstudio.gui.jobs import live_jobs
+    from fcnstudio.gui.jobs import live_jobs, preload
     from fcnstudio.gui.main_window import MainWindow
 
     app = create_app(sys.argv[:1])
@@ -60,6 +60,7 @@ def run(args) -> int:
         if window.open_dataset(path) or getattr(args, "dataset", None):
             break
     window.show()
+    preloading = preload()
     if os.environ.get(EXIT_AFTER_SHOW_ENV):
         def report() -> None:
             window.repaint()
@@ -72,6 +73,7 @@ def run(args) -> int:
         window.close()
     for job in live_jobs():  # no job thread may outlive the app: one killed inside a torch op aborts it
         job.shutdown()
+    preloading.join()
     # Widgets go before the QApplication, never in the interpreter's arbitrary exit order.
     window.deleteLater()
     app.sendPostedEvents(None, 0)

@@ -42,17 +42,28 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from PyQt6.QtCore import QObject, QThreadPool, pyqtSignal
-from superqt.utils import FunctionWorker
 
 from fcnstudio.train.events import ErrorEvent
 
-__all__ = ["PROGRESS_INTERVAL_S", "Job", "JobError", "live_jobs"]
+__all__ = ["PROGRESS_INTERVAL_S", "Job", "JobError", "live_jobs", "preload"]
 
 #: progress() signals at most this often (seconds); the last one (done == total) always goes out.
 PROGRESS_INTERVAL_S = 0.1
 
 #: Jobs started and whose thread has not been joined yet (by wait(), or when finished is handled).
 _LIVE: set["Job"] = set()
+
+
+def preload() -> threading.Thread:
+    """Import superqt in a thread of its own once the window is up, so that the first job starts at once.
+
+    (Importing it costs ~0.4 s, which is why this module and :mod:`.throttle` import it late.) Join the
+    thread before the app exits."""
+    import importlib
+
+    thread = threading.Thread(target=importlib.import_module, args=("superqt.utils",), name="fcnstudio-preload")
+    thread.start()
+    return thread
 
 
 def live_jobs() -> list["Job"]:
@@ -85,7 +96,7 @@ class Job(QObject):
         self.stop_event = threading.Event()
         self._work = work
         self._pool: QThreadPool | None = None
-        self._runner: FunctionWorker | None = None
+        self._runner = None  # the superqt FunctionWorker, once started
         self._outcome: tuple[str, object] = ("none", None)
         self._silent = False  # shut down: the window is closing, nobody listens any more
         self._last_progress = 0.0
@@ -95,6 +106,8 @@ class Job(QObject):
     def start(self) -> None:
         if self._pool is not None:
             raise RuntimeError(f"a job runs once; create another for the next {self.name}")
+        from superqt.utils import FunctionWorker  # here, not at the top: importing superqt costs ~0.4 s of startup
+
         runner = FunctionWorker(self._work, self)
         runner.setAutoDelete(False)  # Python keeps it; the pool must not delete it under us
         # The runner's signals live in the GUI thread: these connections are queued.

@@ -16,7 +16,8 @@ import math
 import numpy as np
 from PyQt6.QtCore import QTimer, pyqtSignal
 from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
-from superqt.utils import qthrottled
+
+from fcnstudio.gui.throttle import LazyThrottle
 
 __all__ = ["LRRangePlot", "LossPlot"]
 
@@ -78,7 +79,7 @@ class LossPlot(_LazyPlot):
         head.addWidget(self.log_box)
         self._layout.addLayout(head)
         #: at most one draw per MIN_INTERVAL_S; the last points are drawn when the interval ends
-        self._draw_soon = qthrottled(self._draw, timeout=int(MIN_INTERVAL_S * 1000), parent=self)
+        self._draw_soon = LazyThrottle(self._draw, int(MIN_INTERVAL_S * 1000), self)
         self.clear()
 
     def _build(self, pg) -> None:

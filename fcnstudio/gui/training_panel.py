@@ -20,12 +20,12 @@ from __future__ import annotations
 import math
 
 from PyQt6.QtCore import QEvent, QObject, Qt, pyqtSignal
-from superqt.utils import qthrottled
 from PyQt6.QtWidgets import QApplication, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from fcnstudio.gui.app import observe
 from fcnstudio.gui.collapse_banner import CollapseBanner
 from fcnstudio.gui.run_view import RunView
+from fcnstudio.gui.throttle import LazyThrottle
 from fcnstudio.gui.training_controls import TrainingControls
 from fcnstudio.gui.worker import Refusal, Worker, sanity_worker, training_worker
 
@@ -77,7 +77,7 @@ class TrainingPanel(QWidget):
         self._layout()
 
         #: events are drawn at most every REDRAW_MS (the first at once, the last when the interval ends)
-        self._redraw_soon = qthrottled(self.redraw, timeout=REDRAW_MS, parent=self)
+        self._redraw_soon = LazyThrottle(self.redraw, REDRAW_MS, self)
         observe(self, [(session.dataset_changed, self._on_dataset), (session.project_changed, self._on_project)])
         app = QApplication.instance()
         if app is not None:
