@@ -48,6 +48,8 @@ __all__ = ["Change", "Rect", "brush", "erase", "fill", "pick", "polygon", "put"]
 Point = Sequence[float]
 
 _MASK_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
+#: A brush segment is clipped to the image grown by this many pixels (and its radius) before it is drawn.
+CLIP_MARGIN = 1024.0
 # Polygon vertices further than this outside the image are clipped first, so
 # they stay well inside OpenCV's int32 coordinate range.
 _FAR = 2**20
@@ -211,7 +213,9 @@ def brush(
     if preserve and value == 0:
         return None
     h, w = mask.shape
-    seg = clip_segment(_point(p0), _point(p1), -r - 2.0, w + r + 1.0, -r - 2.0, h + r + 1.0)
+    # Clipped only when an end is far outside (overflow): a clipped end is a float, and the capsule is exact for ints.
+    m = r + 2.0 + CLIP_MARGIN
+    seg = clip_segment(_point(p0), _point(p1), -m, w + m, -m, h + m)
     if seg is None:
         return None
     (ax, ay), (bx, by) = seg
