@@ -66,7 +66,8 @@ def summary(done: ExportResult, dataset_id: int) -> str:
         f"Exported {done.cases} cases to {done.folder}",
         f"  channels: {channels}; labels: {labels}",
         "Next, with nnU-Net v2 installed:",
-        f"  export nnUNet_raw={folder} nnUNet_preprocessed=… nnUNet_results=…",
+        f"  export nnUNet_raw={folder} nnUNet_preprocessed={folder}/../nnUNet_preprocessed "
+        f"nnUNet_results={folder}/../nnUNet_results",
         f"  nnUNetv2_plan_and_preprocess -d {dataset_id} --verify_dataset_integrity",
         f"  nnUNetv2_train {dataset_id} 2d 0",
         "",
