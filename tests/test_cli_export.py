@@ -47,7 +47,7 @@ def assert_round_trip(src_root: Path, export: Path, ignore: int | None):
     assert dst.layout == "nnunet"
     src_project, dst_project = load_project(src), load_project(dst)
     assert dst_project.source == "dataset.json"
-    assert dst_project.class_names == src_project.class_names
+    assert dst_project.class_names == ["background", *src_project.class_names[1:]]  # nnU-Net's name for class 0
     data = read_dataset_json(export / "dataset.json")
     assert data["numTraining"] == len(src.complete_pairs) == len(dst.complete_pairs)
     assert data["file_ending"] == ".png"

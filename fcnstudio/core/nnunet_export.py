@@ -43,7 +43,10 @@ from .dataset import Dataset, Pair
 from .io import ImageReadError, atomic_write_bytes, atomic_write_text, read_image, read_mask_file
 from .project import LabelError, Project
 
-__all__ = ["DEFAULT_ID", "ExportError", "ExportRefused", "ExportResult", "dataset_folder_name", "export_nnunet"]
+#: nnU-Net's name for class 0 (its LabelManager requires it).
+BACKGROUND_LABEL = "background"
+
+__all__ = ["BACKGROUND_LABEL", "DEFAULT_ID", "ExportError", "ExportRefused", "ExportResult", "dataset_folder_name", "export_nnunet"]
 
 DEFAULT_ID = 501
 FILE_ENDING = ".png"
@@ -88,8 +91,14 @@ def default_name(dataset: Dataset) -> str:
 
 
 def nnunet_labels(project: Project, with_ignore: bool) -> dict:
-    """``labels`` of dataset.json: class name → index, and (``with_ignore``) ``ignore`` → one past the last class."""
-    names = project.class_names
+    """``labels`` of dataset.json: class name → index, and (``with_ignore``) ``ignore`` → one past the last class.
+
+    Class 0 is always ``background``: nnU-Net's label manager refuses a dataset.json without a
+    ``"background": 0`` label, whatever the project calls its class 0."""
+    names = [BACKGROUND_LABEL, *project.class_names[1:]]
+    if BACKGROUND_LABEL in names[1:]:
+        raise ExportRefused(f"class {names.index(BACKGROUND_LABEL, 1)} is named {BACKGROUND_LABEL!r}, which nnU-Net "
+                            "reserves for class 0: rename it")
     if IGNORE_LABEL in names:
         raise ExportRefused(f"a class is named {IGNORE_LABEL!r}, which nnU-Net reserves for ignored pixels: rename it")
     dup = sorted({n for n in names if names.count(n) > 1})

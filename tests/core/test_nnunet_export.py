@@ -33,18 +33,25 @@ def test_the_label_map_applies_and_progress_counts_every_case(tmp_path):
     assert calls == [(1, 3), (2, 3), (3, 3)]
     assert done.folder == tmp_path / "raw" / "Dataset502_plants" and done.cases == 3
     assert done.channel_names == {"0": "R", "1": "G", "2": "B", "3": "A"}
-    assert done.labels == {"bg": 0, "leaf": 1, "stem": 2}
+    assert done.labels == {"background": 0, "leaf": 1, "stem": 2}  # nnU-Net requires "background": 0
     dst = open_dataset(done.folder)
     for a, b in zip(src.complete_pairs, dst.complete_pairs):
         stored = read_mask(a.mask)
         np.testing.assert_array_equal(read_mask(b.mask), np.select([stored == 100, stored == 200], [1, 2], 0))
         np.testing.assert_array_equal(read_image(b.image), read_image(a.image))
-    assert load_project(dst).class_names == ["bg", "leaf", "stem"]
+    assert load_project(dst).class_names == ["background", "leaf", "stem"]
 
 
 def test_a_class_named_ignore_is_refused_before_anything_is_written(tmp_path):
     src = open_dataset(mapped_dataset(tmp_path / "plants", names=("bg", "ignore", "stem")))
     with pytest.raises(ExportRefused, match="reserves"):
+        export_nnunet(src, load_project(src), tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_a_class_other_than_0_named_background_is_refused(tmp_path):
+    src = open_dataset(mapped_dataset(tmp_path / "plants", names=("soil", "background", "stem")))
+    with pytest.raises(ExportRefused, match="class 1 is named 'background'"):
         export_nnunet(src, load_project(src), tmp_path / "raw")
     assert not (tmp_path / "raw").exists()
 
