@@ -343,6 +343,8 @@ class Trainer:
         stopped = False
         self.model.train()
         try:
+            if self.resume_ckpt is None and self.step == 0:  # the untrained output, for the dead-network rule
+                self.evaluator.measure_untrained(self.model, self.val_eval, self.control.stop_requested)
             while True:
                 if self.control.stop_requested():
                     stopped = True
