@@ -308,7 +308,8 @@ class Monitor(Diagnosis):
             evidence["untrained"] = max(untrained)
         self._born_dead = evidence
         if self._evals_seen == DEAD_EVALS and evidence and not self._lr_suspect and self._diverge_armed:
-            self._lr_suspect = f"The network's output was the same everywhere from its first evaluation on (step {step})"
+            self._lr_suspect = ("The network's output was the same everywhere from its first evaluation on "
+                                f"(step {step})")
             out.append(self._dead_from_the_start(step, evidence))
 
     def _collapse_rules(self, step: int, true_f: tuple, pred_f: tuple) -> list[WarningEvent]:
