@@ -169,6 +169,7 @@ def test_resume_continues_the_step_with_equal_weights(tmp_path):
     assert isinstance(done2, DoneEvent) and done2.steps == 9
     assert second.run_dir != first.run_dir
     assert load_checkpoint(done2.last_checkpoint)["step"] == 9
+    assert first.last_eval.untrained_spread and second.last_eval.untrained_spread == ()  # not after a resume
 
 
 def test_resume_refuses_a_checkpoint_for_other_classes(tmp_path):
