@@ -234,11 +234,8 @@ class Diagnosis:
     def _dead_network(self, step: int) -> WarningEvent:
         msg = (f"Training has broken down: for {self._dead_streak} evaluations the network has given every "
                "pixel the same probabilities -- it no longer looks at the image.")
-        diag = self._diagnosis(
-            self._loss_evidence(), self._lr_trend_text(),
-            "Its output was not constant before: steps far too large have wrecked the weights, and the "
-            "loss now stays at what a constant guess scores. Lower the learning rate and start again.")
-        return self._warning(step, "loss-diverging", msg, diag, tuple(self._s_lr_sane()))
+        return self._wrecked(step, msg, "Its output was not constant before: steps far too large have wrecked "
+                                        "the weights, and the")
 
     def _dead_from_the_start(self, step: int, evidence: dict) -> WarningEvent:
         said = []
@@ -249,10 +246,14 @@ class Diagnosis:
         msg = (f"Training has broken down: from the first evaluation on, for {self._evals_seen} evaluations, the "
                f"network has given every pixel the same probabilities, although {' and '.join(said)} -- it does "
                "not look at the image.")
-        diag = self._diagnosis(
-            self._loss_evidence(), self._lr_trend_text(),
-            "Steps far too large wrecked the weights before the first evaluation, and the loss now stays at "
-            "what a constant guess scores. Lower the learning rate and start again.")
+        return self._wrecked(step, msg, "Steps far too large wrecked the weights before the first evaluation, "
+                                        "and the")
+
+    def _wrecked(self, step: int, msg: str, cause: str) -> WarningEvent:
+        """The dead-network loss-diverging: ``cause`` says how the weights were wrecked."""
+        diag = self._diagnosis(self._loss_evidence(), self._lr_trend_text(),
+                               f"{cause} loss now stays at what a constant guess scores. Lower the learning rate "
+                               "and start again.")
         return self._warning(step, "loss-diverging", msg, diag, tuple(self._s_lr_sane()))
 
     def _loss_plateau(self, step: int, ema: float) -> WarningEvent:
