@@ -14,7 +14,7 @@ torch.set_num_threads(1)
 
 KEYS = {
     "step": {"step", "epoch", "loss", "lr", "images_per_s", "elapsed_s", "eta_s"},
-    "eval": {"step", "iou", "dice", "true_fraction", "pred_fraction", "val_loss"},
+    "eval": {"step", "iou", "dice", "true_fraction", "pred_fraction", "val_loss", "image_spread", "untrained_spread"},
     "warning": {"code", "message", "suggestions"},
     "info": {"code", "message"},
     "done": {"best_checkpoint", "best_mean_iou"},

@@ -10,7 +10,8 @@ JSON shape (``to_json()``), one ``"event"`` key per kind::
 
     {"event": "step",    "step", "epoch", "loss", "lr", "images_per_s", "elapsed_s", "eta_s"}
     {"event": "eval",    "step", "val_loss", "iou", "dice", "true_fraction",
-                         "pred_fraction", "max_fg_prob", "prob_spread", "mean_iou", "mean_fg_iou",
+                         "pred_fraction", "max_fg_prob", "prob_spread", "image_spread",
+                         "untrained_spread", "mean_iou", "mean_fg_iou",
                          "previews": [{"stem", "height", "width", "channels"}, ...]}
     {"event": "warning", "step", "code", "severity": "warning", "message",
                          "diagnosis", "suggestions": [{"label", "action"}], "classes"}
@@ -167,7 +168,12 @@ class EvalEvent:
     over the labelled pixels (entry 0 is the background's, for completeness);
     ``prob_spread[c]`` is that maximum minus the smallest (empty when not
     measured): near 0 for every class means a network whose output no longer
-    depends on the image.
+    depends on the image. ``image_spread`` is the largest standard deviation
+    of a validation image's intensities (0..1 scale, per channel, labelled
+    pixels; NaN when not measured): near 0, the images are blank and a
+    constant answer proves nothing. ``untrained_spread`` is ``prob_spread`` of
+    the network before its first step (empty after a resume or when not
+    measured).
     """
 
     step: int
@@ -179,6 +185,8 @@ class EvalEvent:
     max_fg_prob: tuple
     previews: tuple = ()
     prob_spread: tuple = ()
+    image_spread: float = math.nan
+    untrained_spread: tuple = ()
 
     def __post_init__(self) -> None:
         names = ("iou", "dice", "true_fraction", "pred_fraction", "max_fg_prob")
@@ -189,8 +197,11 @@ class EvalEvent:
             raise ValueError(f"EvalEvent per-class tuples differ in length: {lengths}")
         object.__setattr__(self, "previews", tuple(self.previews))
         object.__setattr__(self, "prob_spread", _float_tuple(self.prob_spread, "prob_spread"))
-        if self.prob_spread and len(self.prob_spread) != len(self.iou):
-            raise ValueError(f"EvalEvent.prob_spread has {len(self.prob_spread)} values for {len(self.iou)} classes")
+        object.__setattr__(self, "image_spread", float(self.image_spread))
+        object.__setattr__(self, "untrained_spread", _float_tuple(self.untrained_spread, "untrained_spread"))
+        for name in ("prob_spread", "untrained_spread"):
+            if getattr(self, name) and len(getattr(self, name)) != len(self.iou):
+                raise ValueError(f"EvalEvent.{name} has {len(getattr(self, name))} values for {len(self.iou)} classes")
         for p in self.previews:
             if not isinstance(p, Preview):
                 raise ValueError(f"EvalEvent.previews must hold Preview objects, got {type(p).__name__}")
@@ -224,6 +235,8 @@ class EvalEvent:
             "pred_fraction": _nums(self.pred_fraction),
             "max_fg_prob": _nums(self.max_fg_prob),
             "prob_spread": _nums(self.prob_spread),
+            "image_spread": _num(self.image_spread),
+            "untrained_spread": _nums(self.untrained_spread),
             "mean_iou": _num(self.mean_iou),
             "mean_fg_iou": _num(self.mean_fg_iou),
             "previews": [p.to_json() for p in self.previews],

@@ -49,6 +49,16 @@ exponential moving average with ``beta = 0.95``, i.e. ~20 steps):
   probability spread (max minus min over the validation pixels) is under
   1e-3, while at an earlier evaluation some class spread at least 0.01 (so
   blank images never count). Needs ``EvalEvent.prob_spread``; once per run.
+- ``loss-diverging`` (dead from the start): at each of the first 2
+  evaluations (warm-up included), with at least two classes present, every
+  class's probability spread is under 1e-3, and (a) the validation images
+  vary (``EvalEvent.image_spread``, the largest intensity standard deviation
+  of an image, at least 0.02 at both: blank images never count), or (b) the
+  untrained network's output spread at least 0.01 in some class
+  (``EvalEvent.untrained_spread``, measured before the first step of a fresh
+  run). The message names the evidence; an eval without these fields (an old
+  events.jsonl) gives none. Once per run, and it makes the lr the first
+  suspect of the collapse warnings that follow.
 - ``loss-diverging`` (rise): after ``loss_warmup_steps`` steps, both the EMA and the
   median of the last 10 raw losses exceed twice the lowest EMA seen after
   warm-up, by more than 10 % of the loss level at the end of warm-up.
@@ -70,7 +80,7 @@ import numpy as np
 
 from .events import WarningEvent
 from .monitor_thresholds import (ALIVE_SPREAD, BLOWUP_FACTOR, BLOWUP_WINDOW, COLLAPSE_EVALS, DEAD_EVALS,
-                                 DEAD_SPREAD, LOW_FACTOR, RECOVER_FACTOR, SANE_LR, SINGLE_CLASS_TOL)
+                                 DEAD_SPREAD, IMAGE_VARIES, LOW_FACTOR, RECOVER_FACTOR, SANE_LR, SINGLE_CLASS_TOL)
 from .monitor_wording import Diagnosis
 
 __all__ = ["COLLAPSE_CODES", "LOSS_CODES", "Monitor"]
@@ -162,6 +172,7 @@ class Monitor(Diagnosis):
         self._constant_now = False    # the last evaluation's output was the same everywhere, lr to blame
         self._was_alive = False
         self._dead_streak = 0
+        self._born_dead: dict | None = {}  # evidence while dead at every evaluation so far; None once not
         self._reset_loss_tracking()
 
     # ------------------------------------------------------------------ public
@@ -265,12 +276,13 @@ class Monitor(Diagnosis):
         spread = self._per_class(ev, "prob_spread") if spread is not None and len(spread) else None
         two_present = sum(1 for t in true_f if t > 0) >= 2  # one class only: a constant answer is right
         dead = spread is not None and two_present and all(x < DEAD_SPREAD for x in spread)  # NaN < x is False
+        self._dead_from_start(step, ev, dead, out)
         if self._evals_seen <= self.warmup_evals:
             self._was_alive |= spread is not None and any(x >= ALIVE_SPREAD for x in spread)
             return False
         self._dead_streak = self._dead_streak + 1 if dead else 0
         # a dead network that was alive, or dead from the start at an lr far above the usual range
-        self._constant_now = dead and (self._was_alive or self.lr > 10 * SANE_LR)
+        self._constant_now = dead and (self._was_alive or self.lr > 10 * SANE_LR or bool(self._born_dead))
         # once per run: firing sets _lr_suspect; and one loss-diverging per episode
         if dead and self._dead_streak >= DEAD_EVALS and self._was_alive \
                 and not self._lr_suspect and self._diverge_armed:
@@ -278,6 +290,27 @@ class Monitor(Diagnosis):
             out.append(self._dead_network(step))
         self._was_alive |= spread is not None and any(x >= ALIVE_SPREAD for x in spread)
         return True
+
+    def _dead_from_start(self, step: int, ev: Any, dead: bool, out: list) -> None:
+        """Dead at each of the first DEAD_EVALS evaluations with evidence it need not be (appends to ``out``)."""
+        if self._born_dead is None or self._evals_seen > DEAD_EVALS:
+            return
+        if not dead:
+            self._born_dead = None
+            return
+        images = float(getattr(ev, "image_spread", math.nan))
+        untrained = [float(x) for x in getattr(ev, "untrained_spread", ())]
+        before = self._born_dead.get("images", math.inf if self._evals_seen == 1 else math.nan)
+        evidence = {}
+        if images >= IMAGE_VARIES and before >= IMAGE_VARIES:  # NaN >= x is False: not measured, no evidence
+            evidence["images"] = min(images, before)
+        if untrained and max(untrained) >= ALIVE_SPREAD:
+            evidence["untrained"] = max(untrained)
+        self._born_dead = evidence
+        if self._evals_seen == DEAD_EVALS and evidence and not self._lr_suspect and self._diverge_armed:
+            self._lr_suspect = ("The network's output was the same everywhere from its first evaluation on "
+                                f"(step {step})")
+            out.append(self._dead_from_the_start(step, evidence))
 
     def _collapse_rules(self, step: int, true_f: tuple, pred_f: tuple) -> list[WarningEvent]:
         """Update the streaks; recoveries of active warnings first, then the warnings that start now."""

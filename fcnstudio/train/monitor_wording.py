@@ -11,7 +11,7 @@ lr is already suspected (a blow-up, a dead network). Each suggestion carries an
 Evidence read from the monitor: ``class_names``, ``num_classes``,
 ``checker_fractions``, ``loss_name``, ``lr``, ``uses_class_weights``,
 ``_trend``, ``_min_ema``, ``_ema_value()``, ``_eval_log``, ``_lr_suspect``,
-``_constant_now``, the streak counters, ``_untrained_loss``, ``_best_step``
+``_constant_now``, ``_evals_seen``, the streak counters, ``_untrained_loss``, ``_best_step``
 and ``_last_fg_iou``.
 """
 
@@ -234,10 +234,26 @@ class Diagnosis:
     def _dead_network(self, step: int) -> WarningEvent:
         msg = (f"Training has broken down: for {self._dead_streak} evaluations the network has given every "
                "pixel the same probabilities -- it no longer looks at the image.")
-        diag = self._diagnosis(
-            self._loss_evidence(), self._lr_trend_text(),
-            "Its output was not constant before: steps far too large have wrecked the weights, and the "
-            "loss now stays at what a constant guess scores. Lower the learning rate and start again.")
+        return self._wrecked(step, msg, "Its output was not constant before: steps far too large have wrecked "
+                                        "the weights, and the")
+
+    def _dead_from_the_start(self, step: int, evidence: dict) -> WarningEvent:
+        said = []
+        if "images" in evidence:
+            said.append(f"the validation images vary (intensity std up to {evidence['images']:.2g})")
+        if "untrained" in evidence:
+            said.append(f"the untrained network's output did not (spread up to {evidence['untrained']:.2g})")
+        msg = (f"Training has broken down: from the first evaluation on, for {self._evals_seen} evaluations, the "
+               f"network has given every pixel the same probabilities, although {' and '.join(said)} -- it does "
+               "not look at the image.")
+        return self._wrecked(step, msg, "Steps far too large wrecked the weights before the first evaluation, "
+                                        "and the")
+
+    def _wrecked(self, step: int, msg: str, cause: str) -> WarningEvent:
+        """The dead-network loss-diverging: ``cause`` says how the weights were wrecked."""
+        diag = self._diagnosis(self._loss_evidence(), self._lr_trend_text(),
+                               f"{cause} loss now stays at what a constant guess scores. Lower the learning rate "
+                               "and start again.")
         return self._warning(step, "loss-diverging", msg, diag, tuple(self._s_lr_sane()))
 
     def _loss_plateau(self, step: int, ema: float) -> WarningEvent:

@@ -343,6 +343,8 @@ class Trainer:
         stopped = False
         self.model.train()
         try:
+            if self.resume_ckpt is None and self.step == 0:
+                self._measure_untrained()
             while True:
                 if self.control.stop_requested():
                     stopped = True
@@ -367,6 +369,15 @@ class Trainer:
         if self.run_dir is not None and (self.step > 0 or self.resume_ckpt is not None):
             self.last_path = run_folder.save(self, "last.pt")
         return stopped
+
+    def _measure_untrained(self) -> None:
+        """The untrained network's output spread, for the dead-network rule; out of memory: no such evidence."""
+        try:
+            self.evaluator.measure_untrained(self.model, self.val_eval, self.control.stop_requested)
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            # the first steps run out of memory too and report it (the batch is halved)
 
     def _train_step(self, stepper: TrainStep, losses: LossLog, budget: int | None, clock: Cadence) -> bool:
         """One step at the scheduled lr; False when it ran out of memory (the batch was halved)."""

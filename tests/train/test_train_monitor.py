@@ -488,3 +488,70 @@ def test_a_collapse_to_a_constant_output_at_an_absurd_lr_suggests_a_sane_lr_firs
     [c] = [w for i in range(5) for w in living.on_eval(dead_or_alive(15 * (i + 1), (0.7, 0.8, 0.3)))]
     actions = [dict(s.action) for s in c.suggestions]
     assert actions.index({"loss": "dice+ce"}) < actions.index({"lr": 0.001})
+
+
+def born_dead(step, images=0.2, untrained=(), spread=(0, 0, 0), pred=(1.0, 0.0, 0.0)):
+    """A dead_or_alive eval that also says how much its images vary and how the untrained network spread."""
+    e = dead_or_alive(step, spread, pred)
+    return EvalEvent(step=e.step, val_loss=e.val_loss, iou=e.iou, dice=e.dice, true_fraction=e.true_fraction,
+                     pred_fraction=e.pred_fraction, max_fg_prob=e.max_fg_prob, prob_spread=e.prob_spread,
+                     image_spread=images, untrained_spread=untrained)
+
+
+def test_a_network_dead_from_the_first_eval_on_varying_images_is_diverging_at_the_second():
+    m = Monitor(3, NAMES3, None, "dice+ce", 10.0)
+    emitted = [w for i in range(6) for w in m.on_eval(born_dead(15 * (i + 1)))]
+    assert [(w.step, w.code) for w in emitted] == [(30, "loss-diverging"), (60, "collapse-background")]
+    dead, collapse = emitted
+    assert "from the first evaluation on" in dead.message and "validation images vary" in dead.message
+    assert "untrained" not in dead.message
+    assert [dict(s.action) for s in dead.suggestions] == [{"lr": 0.001}]
+    # the collapse that follows names the learning rate first, not the labels or the loss
+    assert dict(collapse.suggestions[0].action) == {"lr": 0.001}
+    assert "from its first evaluation on (step 30): the learning rate is the first suspect" in collapse.diagnosis
+
+
+def test_a_dead_network_whose_untrained_output_spread_is_diverging_and_says_so():
+    m = Monitor(3, NAMES3, None, "dice+ce", 1e-3)  # even at a usual lr: the evidence is in the output
+    emitted = [w for i in range(2) for w in m.on_eval(born_dead(i + 1, images=math.nan, untrained=(0.3, 0.3, 0.05)))]
+    [dead] = emitted
+    assert dead.code == "loss-diverging" and dead.step == 2
+    assert "untrained network's output did not (spread up to 0.3)" in dead.message
+    assert "images vary" not in dead.message
+    both = Monitor(3, NAMES3, None, "dice+ce", 10.0)
+    [dead] = [w for i in range(2) for w in both.on_eval(born_dead(i + 1, untrained=(0.3, 0.3, 0.05)))]
+    assert "images vary (intensity std up to 0.2) and the untrained network's" in dead.message
+
+
+def test_dead_from_the_start_needs_evidence_at_each_of_the_first_evals():
+    blank = Monitor(3, NAMES3, None, "dice+ce", 10.0)       # blank images: a constant answer proves nothing
+    said = [w for i in range(8) for w in blank.on_eval(born_dead(i + 1, images=0.004))]
+    assert "loss-diverging" not in [w.code for w in said]
+    once_blank = Monitor(3, NAMES3, None, "dice+ce", 10.0)   # the first eval's images were blank
+    evals = [born_dead(1, images=0.004)] + [born_dead(i) for i in range(2, 8)]
+    assert "loss-diverging" not in [w.code for e in evals for w in once_blank.on_eval(e)]
+    alive_first = Monitor(3, NAMES3, None, "dice+ce", 10.0)  # alive at the first eval: the older rule's case
+    evals = [born_dead(1, spread=(0.5, 0.5, 0.1))] + [born_dead(i) for i in range(2, 4)]
+    assert [(w.step, w.code) for e in evals for w in alive_first.on_eval(e)] == [(3, "loss-diverging")]
+    untrained_dead = Monitor(3, NAMES3, None, "dice+ce", 1e-3)  # an untrained output that was constant too
+    assert [w.code for i in range(8) for w in untrained_dead.on_eval(
+        born_dead(i + 1, images=math.nan, untrained=(5e-4, 5e-4, 1e-4)))] == ["collapse-background"]
+    one_class = Monitor(2, NAMES2, None, "dice+ce", 10.0)   # background-only labels: a constant answer is right
+    healthy = [EvalEvent(step=s, val_loss=0.01, iou=(1.0, math.nan), dice=(1.0, math.nan), true_fraction=(1.0, 0.0),
+                         pred_fraction=(1.0, 0.0), max_fg_prob=(1.0, 0.0), prob_spread=(0.0, 0.0), image_spread=0.3,
+                         untrained_spread=(0.4, 0.4)) for s in range(1, 6)]
+    assert [w.code for e in healthy for w in one_class.on_eval(e)] == []
+
+
+def test_after_a_blow_up_the_dead_start_says_nothing_more():
+    m = Monitor(3, NAMES3, None, "dice+ce", 10.0)
+    said = [w.code for step, loss in enumerate((1.0, 1.1, 9.0, 9.0, 9.0), start=1) for w in m.on_step(step, loss)]
+    assert said == ["loss-diverging"]
+    assert "loss-diverging" not in [w.code for i in range(4) for w in m.on_eval(born_dead(10 * (i + 1)))]
+
+
+def test_eval_json_carries_the_image_and_untrained_spreads():
+    d = json.loads(to_json_line(born_dead(5, untrained=(0.3, 0.2, 0.1))))
+    assert d["image_spread"] == pytest.approx(0.2) and d["untrained_spread"] == pytest.approx([0.3, 0.2, 0.1])
+    d = json.loads(to_json_line(dead_or_alive(5, (0, 0, 0))))
+    assert d["image_spread"] is None and d["untrained_spread"] == []

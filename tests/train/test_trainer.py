@@ -169,6 +169,7 @@ def test_resume_continues_the_step_with_equal_weights(tmp_path):
     assert isinstance(done2, DoneEvent) and done2.steps == 9
     assert second.run_dir != first.run_dir
     assert load_checkpoint(done2.last_checkpoint)["step"] == 9
+    assert first.last_eval.untrained_spread and second.last_eval.untrained_spread == ()  # not after a resume
 
 
 def test_resume_refuses_a_checkpoint_for_other_classes(tmp_path):
@@ -265,3 +266,19 @@ def test_pause_holds_an_evaluation_between_validation_images(tmp_path):
     assert [e.code for e in events if isinstance(e, InfoEvent) and e.code in ("paused", "resumed")][:2] == \
         ["paused", "resumed"]
     assert events.index(ev) > max(i for i, e in enumerate(events) if isinstance(e, InfoEvent) and e.code == "resumed")
+
+
+def test_a_network_dead_from_the_first_evaluation_is_diverging_at_the_second(tmp_path):
+    data = toy_dataset(tmp_path / "ds")
+    events = []
+    # plain Dice is bounded, so at lr 10 the loss cannot blow up: only the dead output tells
+    Trainer(data, tiny(lr=10.0, loss="dice", seed=2, eval_every_steps=5), callback=events.append).run()
+    evals = [e for e in events if isinstance(e, EvalEvent)]
+    assert evals[0].untrained_spread and max(evals[0].untrained_spread) >= 0.01  # measured before the first step
+    assert evals[0].image_spread > 0.02 and max(evals[0].prob_spread) < 1e-3
+    [dead] = [e for e in events if isinstance(e, WarningEvent) and e.code == "loss-diverging"]
+    assert dead.step == evals[1].step and "from the first evaluation on" in dead.message
+    assert dict(dead.suggestions[0].action) == {"lr": 0.001}
+    sane = []
+    Trainer(data, tiny(lr=1e-3, loss="dice", seed=2, eval_every_steps=5), callback=sane.append).run()
+    assert "loss-diverging" not in [e.code for e in sane if isinstance(e, WarningEvent)]
