@@ -59,7 +59,7 @@ class RunsPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self.overlay)
         self.plot = RunsPlot()
@@ -115,9 +115,12 @@ class RunsPanel(QWidget):
         self.runs = listing.runs if listing else []
         self.notes = listing.notes if listing else []
         self.table.blockSignals(True)
+        self.table.setUpdatesEnabled(False)
         self.table.setRowCount(len(self.runs))
         for i, run in enumerate(self.runs):
             self._fill_row(i, run)
+        self.table.resizeColumnsToContents()  # once: a ResizeToContents header re-measures on every item
+        self.table.setUpdatesEnabled(True)
         self.table.clearSelection()
         for i, run in enumerate(self.runs):
             if run.name in keep:
