@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from PyQt6.QtCore import QUrl, Qt, pyqtSignal
-from PyQt6.QtGui import QColor, QDesktopServices, QKeySequence, QShortcut
+from PyQt6.QtGui import QColor, QDesktopServices, QIcon, QKeySequence, QPixmap, QShortcut
 from PyQt6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QPushButton,
                              QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -90,8 +90,8 @@ class RunsPanel(QWidget):
         self.split = QSplitter(Qt.Orientation.Horizontal)
         self.split.addWidget(left)
         self.split.addWidget(self.plot)
-        self.split.setStretchFactor(0, 3)
-        self.split.setStretchFactor(1, 2)
+        self.split.setStretchFactor(0, 1)
+        self.split.setStretchFactor(1, 1)
         QVBoxLayout(self).addWidget(self.split)
         self.layout().setContentsMargins(2, 2, 2, 2)
         for keys, slot in (((QKeySequence.StandardKey.Delete,), self.delete_selected),
@@ -154,14 +154,18 @@ class RunsPanel(QWidget):
         return [self.runs[r] for r in rows if r < len(self.runs)]
 
     def overlay(self) -> None:
-        """Draw the selected runs' curves, each in its colour (also the colour of its name in the table)."""
+        """Draw the selected runs' curves, each in its colour (a swatch by its name in the table)."""
         runs = self.selected()
         for i in range(self.table.rowCount()):
             item = self.table.item(i, 0)
             if item is not None:
-                item.setForeground(QColor(Qt.GlobalColor.black))
+                item.setIcon(QIcon())
         for n, run in enumerate(runs):
-            self.table.item(self.runs.index(run), 0).setForeground(QColor(*run_color(n)))
+            swatch = QPixmap(12, 12)
+            swatch.fill(QColor(*run_color(n)))
+            self.table.item(self.runs.index(run), 0).setIcon(QIcon(swatch))
+        if runs:
+            self.table.resizeColumnToContents(0)  # room for the swatch
         self.plot.show_runs([(r.name, read_curves(r.path), r.classes) for r in runs])
         self._update_buttons()
 

@@ -1,8 +1,9 @@
 """The Runs dock's plots: the loss curves and the per-class IoU curves of the selected runs, overlaid.
 
-Each run has its own colour (the same in both plots, and in the table's first
-column); in the IoU plot each class has its own line style. A legend names
-every curve. pyqtgraph is imported when the first runs are shown.
+Each run has its own colour (the same in both plots, and the swatch in the
+table's first column); in the IoU plot each class has its own line style. The
+loss legend names the runs; the IoU legend names the runs (their colour) and
+then the classes (their line style, in grey), so it stays short. pyqtgraph is imported when the first runs are shown.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class RunsPlot(QWidget):
             for p, left in ((self.loss_plot, "loss"), (self.iou_plot, "IoU")):
                 p.setLabel("bottom", "step")
                 p.setLabel("left", left)
-                p.addLegend(offset=(-10, 10))
+                p.addLegend(offset=(-10, 10), brush=(255, 255, 255, 210), labelTextSize="8pt")
                 p.setMinimumSize(200, 140)
                 self._row.addWidget(p, 1)
             self.iou_plot.setYRange(0, 1)
@@ -61,21 +62,27 @@ class RunsPlot(QWidget):
             return
         pg = self._ensure()
         for p in (self.loss_plot, self.iou_plot):
-            p.clear()  # the curves and their legend entries
+            p.clear()  # the curves
+            p.plotItem.legend.clear()  # and the legend (its run/class entries are not curves of the plot)
+        labels: list[str] = []
         for i, (name, curves, classes) in enumerate(runs):
             color = run_color(i)
             self.loss_plot.plot(curves.steps, curves.loss, pen=pg.mkPen(color, width=2), name=name,
                                 connect="finite")
+            self.iou_plot.plotItem.legend.addItem(pg.PlotDataItem(pen=pg.mkPen(color, width=2)), name)
             n = max((len(v) for v in curves.iou), default=0)
             for c in range(n):
                 ys = [v[c] if c < len(v) else float("nan") for v in curves.iou]
-                label = classes[c] if c < len(classes) else f"class {c}"
                 self.iou_plot.plot(curves.eval_steps, ys, pen=pg.mkPen(color, width=2, style=STYLES[c % len(STYLES)]),
-                                   symbol="o", symbolSize=5, symbolBrush=color, name=f"{name}: {label}",
-                                   connect="finite")
+                                   symbol="o", symbolSize=5, symbolBrush=color, connect="finite")
+                if c >= len(labels):
+                    labels.append(classes[c] if c < len(classes) else f"class {c}")
+        for c, label in enumerate(labels):
+            pen = pg.mkPen((90, 90, 90), width=2, style=STYLES[c % len(STYLES)])
+            self.iou_plot.plotItem.legend.addItem(pg.PlotDataItem(pen=pen), label)
 
     def curve_names(self) -> tuple[list[str], list[str]]:
-        """The legend entries of the loss and IoU plots (for tests and the status line)."""
+        """The legend entries of the loss plot (runs) and of the IoU plot (runs, then classes)."""
         if self.loss_plot is None:
             return [], []
         return tuple([label.text for _, label in p.plotItem.legend.items] for p in (self.loss_plot, self.iou_plot))

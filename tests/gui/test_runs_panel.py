@@ -61,7 +61,8 @@ def test_two_selected_runs_overlay_two_loss_curves_with_a_legend(win, qtbot):
     loss_names, iou_names = panel.plot.curve_names()
     assert sorted(loss_names) == ["20260101-000001", "20260101-000002"]
     assert len(panel.plot.loss_plot.plotItem.listDataItems()) == 2
-    assert len(iou_names) == 2 * len(NAMES) and f"20260101-000001: {NAMES[1]}" in iou_names
+    assert iou_names == [*loss_names, *NAMES]  # the runs' colours, then the classes' line styles
+    assert len(panel.plot.iou_plot.plotItem.listDataItems()) == 2 * len(NAMES)
     pens = {item.opts["pen"].color().name() for item in panel.plot.loss_plot.plotItem.listDataItems()}
     assert len(pens) == 2  # each run its own colour
     select(panel, "20260101-000002")
