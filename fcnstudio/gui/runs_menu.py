@@ -19,6 +19,7 @@ from pathlib import Path
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QDockWidget, QLabel
 
+from fcnstudio.gui.app import observe
 from fcnstudio.gui.runs_panel import RunsPanel
 
 __all__ = ["install_runs"]
@@ -43,7 +44,7 @@ class _RunsWiring:
         panel.resume_requested.connect(self.resume)
         panel.train_again_requested.connect(self.train_again)
         panel.message.connect(lambda text: window.show_status(text, 8000))
-        window.session.dataset_changed.connect(self.on_dataset)
+        observe(panel, [(window.session.dataset_changed, self.on_dataset)])  # detached when the panel goes
         self.training.busy_changed.connect(self.on_busy)
         self.on_dataset()
 
