@@ -13,7 +13,7 @@ import sys
 from . import __version__
 from .train.config import LOSS_NAMES, TrainConfig
 
-COMMANDS = ("gui", "check", "fix", "train", "predict")
+COMMANDS = ("gui", "check", "fix", "train", "predict", "export")
 
 
 class UsageError(Exception):
@@ -73,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the predicted palette PNG masks")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
     p.add_argument("--tile", type=int, default=512, help="images larger than this are predicted in overlapping windows")
+
+    e = sub.add_parser("export", help="write the dataset as an nnU-Net v2 raw dataset (refused while the check reports errors)")
+    e.add_argument("dataset", help="dataset folder")
+    e.add_argument("--nnunet", required=True, metavar="OUT_DIR", help="folder to write DatasetXXX_NAME/ into (nnUNet_raw)")
+    e.add_argument("--id", type=int, default=501, help="nnU-Net dataset id, 1..999 (default 501)")
+    e.add_argument("--name", default=None, help="dataset name (default: the dataset folder's name)")
+    e.add_argument("--workers", type=int, default=None, help="worker processes for the check (default: all cores)")
+    e.add_argument("--no-progress", action="store_true", help="no progress bars on the terminal")
     return parser
 
 
