@@ -37,6 +37,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "editor": ("editor", "editor_core"),
     "training": ("training", "training_cli"),
     "reliability": ("reliability", "training_soak"),
+    "runs": ("runs",),
 }
 
 ROW_KEYS = ("name", "value", "unit", "target", "ok")

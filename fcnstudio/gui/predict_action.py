@@ -8,7 +8,8 @@ palette PNG with the project's class colours, atomically), then reloads the
 dataset so the pair list shows them. Both run in a :class:`~.worker.Worker`
 thread; torch is imported there.
 
-The checkpoint is the newest ``best.pt`` (else ``last.pt``) under
+The checkpoint is the one chosen in the Runs dock (:attr:`PredictActions.checkpoint`) while
+that file exists, else the newest ``best.pt`` (else ``last.pt``) under
 ``<dataset>/.fcnstudio/runs/`` — during a run, the best one so far.
 """
 
@@ -76,6 +77,8 @@ class PredictActions(QObject):
         self.window = window
         self.session = window.session
         self.worker: Worker | None = None
+        #: the checkpoint chosen in the Runs dock; None: the newest of the dataset
+        self.checkpoint: Path | None = None
         self.predict_action = QAction("&Predict current image", window)
         self.predict_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
         self.predict_action.setStatusTip("Put the trained network's mask for this image into the editor (one undo step)")
@@ -94,7 +97,9 @@ class PredictActions(QObject):
 
     def _checkpoint(self) -> Path | None:
         s = self.session
-        ckpt = latest_checkpoint(s.dataset.root) if s.dataset is not None else None
+        ckpt = self.checkpoint if self.checkpoint is not None and self.checkpoint.is_file() else None
+        if ckpt is None and s.dataset is not None:
+            ckpt = latest_checkpoint(s.dataset.root)
         if ckpt is None:
             self._status("No trained network yet: start training first (Training dock)")
         return ckpt

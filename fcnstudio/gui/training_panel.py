@@ -49,6 +49,7 @@ class TrainingPanel(QWidget):
         self.session, self.window_ = session, window
         #: TrainConfig fields merged over the form's (tests and benchmarks: tiny networks)
         self.overrides: dict = {}
+        self._once: dict = {}  # fields of the next start only (start_with: resume a run)
         self.worker: Worker | None = None
         self.last_done = None
         self._restart = False
@@ -137,7 +138,15 @@ class TrainingPanel(QWidget):
 
     def config(self) -> dict:
         """The TrainConfig fields of the next run: the form, then :attr:`overrides`."""
-        return {**self.settings_form.to_config(), **self.overrides}
+        return {**self.settings_form.to_config(), **self.overrides, **self._once}
+
+    def start_with(self, fields: dict) -> bool:
+        """:meth:`start` with ``fields`` over :meth:`config` for this run only (the Runs dock's Resume)."""
+        self._once = dict(fields)
+        try:
+            return self.start()
+        finally:
+            self._once = {}
 
     def start(self) -> bool:
         """Start a training run on the open dataset (the pre-flight check runs first, in the thread)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,23 +30,33 @@ log = logging.getLogger(__name__)
 
 
 class EventsFile:
-    """``events.jsonl``: one JSON line per event, flushed at once; a failed write is logged, never raised."""
+    """``events.jsonl``: one JSON line per event; a failed write is logged, never raised.
+
+    Each line goes out whole in one ``os.write`` of the complete line and its newline on an
+    ``O_APPEND`` descriptor (no user-space buffer), so a killed writer leaves no torn line.
+    """
 
     def __init__(self, path: Path) -> None:
-        self._fh = open(path, "a", encoding="utf-8")
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, event: Event) -> None:
+        if self._fd is None:
+            return
         try:
-            self._fh.write(to_json_line(event) + "\n")
-            self._fh.flush()
+            data = (to_json_line(event) + "\n").encode("utf-8")
+            n = os.write(self._fd, data)
+            if n != len(data):  # a full disk: the rest would make a torn line, and a torn line is skipped on reading
+                log.error("events.jsonl: only %d of %d bytes written", n, len(data))
         except (OSError, ValueError):
             log.exception("could not write events.jsonl")
 
     def close(self) -> None:
-        try:
-            self._fh.close()
-        except OSError:
-            pass
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 def run_folder_name(now: datetime | None = None) -> str:
