@@ -310,28 +310,25 @@ def _dataset_findings(summaries, masks: list[MaskView], project: Project, void25
             files=wide,
         ))
     images = [p.image for p in summaries if p.image is not None and not p.image.error]
-    chans = Counter(im.channels for im in images)
-    if len(chans) > 1:
-        label = {1: "grey", 2: "grey+alpha", 3: "RGB", 4: "RGBA"}
-        major = chans.most_common(1)[0][0]
-        odd = [im.path for im in images if im.channels != major]
-        out.append(_finding(
-            "image-channels-mixed", "",
-            "images differ in channels (" + ", ".join(f"{c} {label.get(k, k)}" for k, c in chans.most_common())
-            + "): batching fails or the network sees some images in another input format.",
-            files=odd,
-        ))
-    depths = Counter(im.dtype for im in images)
-    if len(depths) > 1:
-        major = depths.most_common(1)[0][0]
-        odd = [im.path for im in images if im.dtype != major]
-        out.append(_finding(
-            "image-depth-mixed", "",
-            "images differ in bit depth (" + ", ".join(f"{c} {k}" for k, c in depths.most_common())
-            + "): their value ranges differ (255 vs 65535), so without per-image normalisation some look black or saturated.",
-            files=odd,
-        ))
+    label = {1: "grey", 2: "grey+alpha", 3: "RGB", 4: "RGBA"}
+    out += _mixed(images, "channels", "image-channels-mixed", lambda k: label.get(k, k),
+                  "channels", "batching fails or the network sees some images in another input format.")
+    out += _mixed(images, "dtype", "image-depth-mixed", str, "bit depth",
+                  "their value ranges differ (255 vs 65535), so without per-image normalisation some look black or "
+                  "saturated.")
     return out
+
+
+def _mixed(images, attr: str, code: str, name, what: str, why: str) -> list[Finding]:
+    """``code`` when the images differ in ``attr``, naming the images that are not like most."""
+    kinds = Counter(getattr(im, attr) for im in images)
+    if len(kinds) < 2:
+        return []
+    major = kinds.most_common(1)[0][0]
+    return [_finding(
+        code, "", f"images differ in {what} (" + ", ".join(f"{c} {name(k)}" for k, c in kinds.most_common()) + f"): {why}",
+        files=[im.path for im in images if getattr(im, attr) != major],
+    )]
 
 
 def _voc_declared(masks: list[MaskView], project: Project) -> bool:
