@@ -65,7 +65,7 @@ def test_a_run_shows_the_loss_previews_and_table_then_stops_within_a_second(win,
     panel = win.training
     assert panel.start()
     qtbot.waitUntil(lambda: panel.plot.point_count >= 5, timeout=60000)
-    qtbot.waitUntil(lambda: panel.grid.previews and not panel.grid.tiles[0][3].pixmap().isNull(), timeout=30000)
+    qtbot.waitUntil(lambda: len(panel.grid.previews) > 0 and not panel.grid.tiles[0][3].pixmap().isNull(), timeout=30000)
     assert panel.grid.class_box.count() == 3
     assert not panel.grid.tiles[0][2].pixmap().isNull()
     assert panel.table.item(1, 1).text() not in ("", "—")
