@@ -137,12 +137,20 @@ class CropSampler:
         base = int(math.floor(x))
         return base + int(rng.random() < x - base)
 
-    def batch(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(images NxCxSxS float32, masks NxSxS int64)``; the first ``fg_count`` are fg-centred."""
+    def batch(self, rng: np.random.Generator, n: int, part: Sequence[int] | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """``(images NxCxSxS float32, masks NxSxS int64)``; the first ``fg_count`` are fg-centred.
+
+        Each crop draws from its own generator, seeded from ``rng`` (which advances by the same amount
+        whatever the images are), so ``part`` — positions in the batch — makes just those crops of it:
+        the processes of a distributed run each make their share of one batch, and together exactly the
+        crops a single process draws from the same ``rng``.
+        """
         k = self.fg_count(rng, n)
+        seeds = rng.integers(0, 2 ** 63 - 1, size=n)
         imgs, masks = [], []
-        for j in range(n):
-            img, m, _ = self.sample(rng, fg=j < k)
+        for j in range(n) if part is None else part:
+            img, m, _ = self.sample(np.random.default_rng(int(seeds[j])), fg=j < k)
             imgs.append(img)
             masks.append(m)
         return np.stack(imgs), np.stack(masks).astype(np.int64)

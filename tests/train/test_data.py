@@ -121,6 +121,28 @@ def test_batch_shapes_and_types(tmp_path):
     assert set(np.unique(y)) <= {0, 1, 255}
 
 
+def test_the_parts_of_a_batch_are_the_crops_of_the_whole_batch(tmp_path):
+    """Two processes each making their share of a batch get exactly the crops one process makes."""
+    rng0 = np.random.default_rng(5)
+    m = np.zeros((48, 48), np.uint8)
+    m[10:20, 12:30] = 1
+    img = rng0.integers(0, 255, (48, 48)).astype(np.uint8)
+    ds, proj = _dataset(tmp_path, {"a": m, "b": m.T.copy()}, images={"a": img, "b": img.T.copy()},
+                        project={"classes": ["bg", "fg"], "ignore_index": None})
+    store = _store(ds, proj)
+    store.scan()
+    from fcnstudio.train.augment import AugmentConfig
+    sampler = CropSampler(store, [0, 1], 24, augment=AugmentConfig())
+    whole, parts = np.random.default_rng(3), [np.random.default_rng(3), np.random.default_rng(3)]
+    for _ in range(3):
+        x, y = sampler.batch(whole, 5)
+        x0, y0 = sampler.batch(parts[0], 5, part=range(0, 5, 2))
+        x1, y1 = sampler.batch(parts[1], 5, part=range(1, 5, 2))
+        assert np.array_equal(x[0::2], x0) and np.array_equal(x[1::2], x1)
+        assert np.array_equal(y[0::2], y0) and np.array_equal(y[1::2], y1)
+    assert whole.random() == parts[0].random() == parts[1].random()  # every generator advanced alike
+
+
 def test_channels_follow_the_majority_and_rgba_becomes_rgb(tmp_path):
     m = np.zeros((16, 16), np.uint8)
     rgb = np.random.default_rng(0).integers(0, 255, (16, 16, 3)).astype(np.uint8)
