@@ -10,11 +10,17 @@ also says how much its images vary (``image_spread``), and, on a fresh run,
 :meth:`Evaluator.measure_untrained` records once how much the untrained
 network's output spreads (``untrained_spread``), for the monitor's
 dead-network rule.
+
+Calling it is :meth:`Evaluator.score` (an :class:`EvalPart`: the sums) then
+:meth:`Evaluator.event`; a distributed run scores a share of the images in
+each process and merges the parts before making the event
+(:mod:`.distributed_loop`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import cv2
@@ -28,12 +34,43 @@ from .metrics import MetricAccumulator
 from .predict import predict_probs
 from .preprocess import unit_to_model_input
 
-__all__ = ["EVAL_TILE", "Evaluator", "downscale_for_preview"]
+__all__ = ["EVAL_TILE", "EvalPart", "Evaluator", "downscale_for_preview"]
 
 #: Validation images up to this many pixels a side (or the crop size, when larger) go through the network whole.
 EVAL_TILE = 512
 #: The untrained network's output spread is measured on this many validation images (cheap: once per run).
 UNTRAINED_IMAGES = 2
+
+
+@dataclass
+class EvalPart:
+    """What scoring some validation images gave, before it becomes an :class:`~.events.EvalEvent`.
+
+    The parts of several processes, each scoring its share of the images, merge (:meth:`merged`) into
+    the part one process scoring every image gets: counts add, extremes combine, and the per-image
+    losses and previews are put back in the images' order.
+    """
+
+    acc: MetricAccumulator
+    losses: list = field(default_factory=list)    # (image, loss) of each image with a labelled pixel
+    previews: list = field(default_factory=list)  # (image, Preview)
+    image_spread: float = math.nan
+    scored: int = 0
+
+    @classmethod
+    def merged(cls, parts: Sequence["EvalPart"], order: Sequence[int]) -> "EvalPart":
+        """One part from ``parts``; ``order``: the images in the order one process scores them."""
+        rank = {i: n for n, i in enumerate(order)}
+        out = cls(MetricAccumulator(parts[0].acc.num_classes, parts[0].acc.ignore_index))
+        for p in parts:
+            out.acc.merge(p.acc)
+            out.losses += p.losses
+            out.previews += p.previews
+            out.image_spread = float(np.fmax(out.image_spread, p.image_spread))
+            out.scored += p.scored
+        out.losses.sort(key=lambda t: rank.get(t[0], len(rank)))
+        out.previews.sort(key=lambda t: rank.get(t[0], len(rank)))
+        return out
 
 
 class Evaluator:
@@ -72,17 +109,21 @@ class Evaluator:
         self.untrained_spread = acc.prob_spread if seen else ()
         return self.untrained_spread
 
-    @torch.no_grad()
     def __call__(self, model: torch.nn.Module, loss_fn: Callable, indices: Sequence[int], previews_of: Sequence[int],
                  step: int, *, between: Callable[[], None], stop: Callable[[], bool],
                  drop: Callable[[int, str], None]) -> EvalEvent:
+        part = self.score(model, loss_fn, indices, previews_of, between=between, stop=stop, drop=drop)
+        return self.event(part, step)
+
+    @torch.no_grad()
+    def score(self, model: torch.nn.Module, loss_fn: Callable, indices: Sequence[int], previews_of: Sequence[int],
+              *, between: Callable[[], None], stop: Callable[[], bool], drop: Callable[[int, str], None],
+              keep_last: bool = True) -> "EvalPart":
+        """Score ``indices``; :meth:`event` makes the EvalEvent. ``keep_last``: an unreadable last image raises
+        instead of being dropped (a process scoring only a share of the images drops it: others may be left)."""
         was_training = model.training
         model.eval()
-        num_classes, ignore = self.store.num_classes, self.store.ignore_index
-        acc = MetricAccumulator(num_classes, ignore)
-        losses: list[float] = []
-        previews: list[Preview] = []
-        image_spread = math.nan
+        part = EvalPart(MetricAccumulator(self.store.num_classes, self.store.ignore_index))
         left = len(indices)
         try:
             for i in list(indices):
@@ -90,32 +131,44 @@ class Evaluator:
                 try:
                     s = self.store.load(i)
                 except UnreadableError as exc:
-                    if left == 1:
+                    if left == 1 and keep_last:
                         raise
                     left -= 1
                     drop(i, str(exc))
                     continue
-                x = torch.from_numpy(unit_to_model_input(s.image, s.mean, s.std)).to(self.device)
-                prob = predict_probs(model, x, self.tile, stop=stop)
-                if prob is None:
-                    raise Stopped()
-                y = torch.from_numpy(s.mask.astype(np.int64)).to(self.device)
-                if (y != ignore).any():
-                    losses.append(float(loss_fn(torch.log(prob.clamp_min(1e-8))[None], y[None])))
-                prob_np = prob.cpu().numpy()
-                pred_np = prob.argmax(0).cpu().numpy().astype(np.uint8 if num_classes <= 256 else np.uint16)
-                acc.update(pred_np, s.mask, prob_np)
-                image_spread = np.fmax(image_spread, _image_spread(s, ignore))
-                if i in previews_of:
-                    previews.append(self._preview(s, pred_np, prob_np))
+                self._score_one(model, loss_fn, i, s, i in previews_of, stop, part)
         finally:
             if was_training:
                 model.train()
-        m = acc.compute()
+        return part
+
+    def _score_one(self, model: torch.nn.Module, loss_fn: Callable, i: int, s: Sample, preview: bool,
+                   stop: Callable[[], bool], part: "EvalPart") -> None:
+        num_classes, ignore = self.store.num_classes, self.store.ignore_index
+        x = torch.from_numpy(unit_to_model_input(s.image, s.mean, s.std)).to(self.device)
+        prob = predict_probs(model, x, self.tile, stop=stop)
+        if prob is None:
+            raise Stopped()
+        y = torch.from_numpy(s.mask.astype(np.int64)).to(self.device)
+        if (y != ignore).any():
+            part.losses.append((i, float(loss_fn(torch.log(prob.clamp_min(1e-8))[None], y[None]))))
+        prob_np = prob.cpu().numpy()
+        pred_np = prob.argmax(0).cpu().numpy().astype(np.uint8 if num_classes <= 256 else np.uint16)
+        part.acc.update(pred_np, s.mask, prob_np)
+        part.image_spread = float(np.fmax(part.image_spread, _image_spread(s, ignore)))
+        part.scored += 1
+        if preview:
+            part.previews.append((i, self._preview(s, pred_np, prob_np)))
+
+    def event(self, part: "EvalPart", step: int) -> EvalEvent:
+        """The EvalEvent of scored images (losses and previews in the order they were scored)."""
+        m = part.acc.compute()
+        losses = [v for _, v in part.losses]
         return EvalEvent(step=step, val_loss=float(np.mean(losses)) if losses else math.nan, iou=m.iou, dice=m.dice,
                          true_fraction=m.true_fraction, pred_fraction=m.pred_fraction,
-                         max_fg_prob=acc.max_prob, previews=tuple(previews), prob_spread=acc.prob_spread,
-                         image_spread=float(image_spread), untrained_spread=self.untrained_spread)
+                         max_fg_prob=part.acc.max_prob, previews=tuple(p for _, p in part.previews),
+                         prob_spread=part.acc.prob_spread, image_spread=part.image_spread,
+                         untrained_spread=self.untrained_spread)
 
     def _preview(self, s: Sample, pred: np.ndarray, prob: np.ndarray) -> Preview:
         truth = np.minimum(s.mask, 255).astype(np.uint8)

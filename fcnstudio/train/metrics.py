@@ -175,6 +175,15 @@ class MetricAccumulator:
             self._max_prob = np.fmax(self._max_prob, batch_max)  # fmax: NaN loses
             self._min_prob = np.fmin(self._min_prob, flat.min(axis=0).astype(np.float64))
 
+    def merge(self, other: "MetricAccumulator") -> None:
+        """Add the counts of ``other`` (e.g. another process's share of the images): the result is what
+        one accumulator updated with both sets of batches holds."""
+        if other.num_classes != self.num_classes:
+            raise ValueError(f"cannot merge {other.num_classes}-class counts into {self.num_classes}-class ones")
+        self.cm += other.cm
+        self._max_prob = np.fmax(self._max_prob, other._max_prob)
+        self._min_prob = np.fmin(self._min_prob, other._min_prob)
+
     @property
     def max_prob(self) -> tuple:
         """Per-class max probability seen on labelled pixels (NaN before any prob)."""

@@ -71,6 +71,26 @@ def test_accumulating_batches_equals_one_pass_and_accepts_tensors():
     assert parts.compute().labelled_pixels == 0
 
 
+def test_merged_accumulators_equal_one_that_saw_every_batch():
+    """The evaluation of a distributed run: each process scores some images, the counts merge."""
+    rng = np.random.default_rng(1)
+    t = rng.integers(0, 3, (4, 6, 5))
+    p = rng.integers(0, 3, (4, 6, 5))
+    prob = rng.random((4, 3, 6, 5)).astype(np.float32)
+    t[1, :2] = 255
+    whole, mine, theirs = MetricAccumulator(3, 255), MetricAccumulator(3, 255), MetricAccumulator(3, 255)
+    for i in range(4):
+        whole.update(p[i], t[i], prob[i])
+        (mine if i % 2 else theirs).update(p[i], t[i], prob[i])
+    empty = MetricAccumulator(3, 255)           # a process that scored no image
+    mine.merge(theirs)
+    mine.merge(empty)
+    assert mine.compute() == whole.compute()
+    assert mine.max_prob == whole.max_prob and mine.prob_spread == whole.prob_spread
+    with pytest.raises(ValueError):
+        mine.merge(MetricAccumulator(2))
+
+
 def test_no_labelled_pixels_gives_nan_fractions():
     r = metrics_from_confusion(confusion_matrix(np.array([1, 1]), np.array([255, 255]), 2, ignore_index=255))
     assert r.labelled_pixels == 0
