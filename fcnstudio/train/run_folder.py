@@ -95,6 +95,7 @@ def run_info(t: Any) -> dict:
         "class_weights": t.class_weights,
         "seed_used": t.seed_used,
         "device": str(t.device),
+        "processes": t.dist.world if t.dist is not None else 1,
         "train_stems": [t.store.stem(i) for i in t.train_idx],
         "val_stems": [t.store.stem(i) for i in t.val_idx],
         "resumed_from": str(cfg.resume) if cfg.resume else None,

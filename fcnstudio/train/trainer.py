@@ -38,7 +38,9 @@ dicts (see :mod:`.checkpoint`) written atomically.
 The parts: :mod:`.plan` (which pairs train / validate), :mod:`.build` (device,
 network, loss, optimiser, resume), :mod:`.step` (one step; losses stay on the
 device until a step event reads them), :mod:`.cadence` (budget, lr schedule,
-when to emit and evaluate), :mod:`.evaluation`, :mod:`.run_folder`.
+when to emit and evaluate), :mod:`.evaluation`, :mod:`.run_folder`. Under
+torchrun (``dist``: a :class:`~.distributed.Group`) the loop is
+:mod:`.distributed_loop`'s, and only process 0 makes the run folder.
 """
 
 from __future__ import annotations
@@ -55,10 +57,11 @@ import torch
 
 from ..core.dataset import Dataset, DatasetError, open_dataset
 from ..core.project import LabelError, Project, ProjectError
-from . import build, events, run_folder
+from . import build, distributed_loop, events, run_folder
 from .cadence import Cadence, budget_spent, budget_steps, eta, lr_at
 from .checkpoint import CheckpointError, one_line
 from .control import RunControl
+from .distributed import Group, PeerRefused
 from .config import ConfigError, TrainConfig
 from .errors import DataError, Stopped
 from .evaluation import Evaluator
@@ -72,7 +75,8 @@ __all__ = ["Trainer", "TrainConfig", "REFUSALS"]
 log = logging.getLogger(__name__)
 
 #: Exceptions that mean "this run cannot start" (the CLI exits 2 on them).
-REFUSALS = (PreflightError, DataError, CheckpointError, ConfigError, DatasetError, ProjectError, LabelError)
+REFUSALS = (PreflightError, DataError, CheckpointError, ConfigError, DatasetError, ProjectError, LabelError,
+            PeerRefused)
 #: Consecutive steps with a non-finite loss after which the run gives up.
 MAX_NAN_STEPS = 100
 
@@ -86,18 +90,21 @@ class Trainer:
     as a signal), ``project`` (default: the dataset's fcnstudio.json, else
     settings inferred by the checker), ``check_result`` (a
     :class:`~.preflight.PreflightResult` the caller already has: the
-    pre-flight reuses it instead of checking again).
+    pre-flight reuses it instead of checking again), ``dist`` (the
+    :class:`~.distributed.Group` of a run under torchrun: this process trains
+    on its share of each batch, :mod:`.distributed_loop`).
     """
 
     def __init__(self, dataset: Dataset | str | os.PathLike, config: TrainConfig | None = None,
                  callback: Callable[[Any], None] | None = None, *, project: Project | None = None,
-                 check_result: PreflightResult | None = None) -> None:
+                 check_result: PreflightResult | None = None, dist: Group | None = None) -> None:
         self.config = config if config is not None else TrainConfig()
         self.config.validate()
         self._dataset_arg = dataset
         self.callback = callback
         self.project = project
         self.check_result = check_result
+        self.dist = dist
         self.control = RunControl()
         self._eval_held_s = 0.0  # time an evaluation spent paused (taken off the budget)
         self.state = "idle"
@@ -175,8 +182,27 @@ class Trainer:
         """
         if self.prepared:
             return
-        cfg = self.config
         self.state = "preparing"
+        try:
+            self._prepare()
+        except Exception as exc:
+            if self.dist is not None:  # the other processes hear of it, then it is raised here
+                self.dist.check(exc, refused=isinstance(exc, REFUSALS))
+            raise
+        if self.dist is not None:
+            self.dist.check(None)  # raises when another process could not start
+        if make_run_dir and (self.dist is None or self.dist.is_main):
+            self.run_dir = run_folder.make_run_dir(self.config, self.dataset.root)
+            run_folder.write_run_info(self)
+            self._events_file = run_folder.EventsFile(self.run_dir / "events.jsonl")
+        self.prepared = True
+        self.state = "ready"
+
+    def _prepare(self) -> None:
+        """The dataset, the checked project, the data plan, the network (everything but the run folder)."""
+        cfg = self.config
+        if self.dist is not None:
+            distributed_loop.check_batch(cfg.batch_size, self.dist)
         ds = self._dataset_arg
         self.dataset = ds if isinstance(ds, Dataset) else open_dataset(ds)
         project, self.check_result = checked_project(
@@ -193,17 +219,11 @@ class Trainer:
         self.num_classes = project.num_classes
         self._build()
         self.data_notes = plan.notes
-        if make_run_dir:
-            self.run_dir = run_folder.make_run_dir(cfg, self.dataset.root)
-            run_folder.write_run_info(self)
-            self._events_file = run_folder.EventsFile(self.run_dir / "events.jsonl")
-        self.prepared = True
-        self.state = "ready"
 
     def _build(self) -> None:
         """Device, seed, network, loss, optimiser, monitor; the resumed state on top."""
         cfg = self.config
-        self.device = build.device_for(cfg)
+        self.device = self.dist.device if self.dist is not None else build.device_for(cfg)
         self.seed_used, self.rng = build.seeded(cfg.seed)
         self.model = build.build_network(cfg, self.resume_ckpt, self.store.in_channels, self.num_classes,
                                          self.device)
@@ -240,7 +260,8 @@ class Trainer:
             return err
         prev_threads = torch.get_num_threads()
         try:
-            torch.set_num_threads(self.config.num_threads or build.default_threads())
+            threads = self.dist.threads() if self.dist is not None else build.default_threads()
+            torch.set_num_threads(self.config.num_threads or threads)
             try:
                 if not self.prepared:
                     self.prepare()
@@ -250,8 +271,11 @@ class Trainer:
                 self._emit(done)
                 return done
             self.state = "running"
-            self._hooks = add_stop_hooks(self.model, self.control.stop_requested)
-            stopped = self._loop()
+            if self.dist is None:
+                self._hooks = add_stop_hooks(self.model, self.control.stop_requested)
+                stopped = self._loop()
+            else:  # no stop hooks: a stop lands where every process agrees, between steps
+                stopped = distributed_loop.run(self)
             done = DoneEvent(
                 best_checkpoint=str(self.best_path) if self.best_path else None,
                 best_mean_iou=self.best_score if self.best_score >= 0 else math.nan,
@@ -460,7 +484,10 @@ class Trainer:
     def evaluate(self) -> EvalEvent | None:
         """Score the validation images now (no eval event, no checkpoint); None if stopped meanwhile.
 
-        A pause holds it between validation images (emitting the paused/resumed notes)."""
+        A pause holds it between validation images (emitting the paused/resumed notes). In a distributed
+        run every process scores its share, together (:func:`.distributed_loop.evaluate`)."""
+        if self.dist is not None:
+            return distributed_loop.evaluate(self)
         return self.evaluator(self.model, self.loss_fn, self.val_eval, self.preview_idx, self.step,
                               between=self._between_val_images, stop=self.control.stop_requested, drop=self._drop_val_image)
 
