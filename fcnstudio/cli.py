@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--crop", type=int, default=None, help=f"crop size (default {d.crop_size})")
     t.add_argument("--width", type=int, default=None, help=f"U-Net base width (default {d.width})")
     t.add_argument("--depth", type=int, default=None, help=f"U-Net depth (default {d.depth})")
+    t.add_argument("--norm", choices=("batch", "group", "none"), default=None,
+                   help=f"normalisation layers (default {d.norm}); see the README on training in several processes")
     t.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")

@@ -13,6 +13,7 @@ unreadable data, a bad checkpoint).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -30,7 +31,7 @@ def _config(args):
     kw = {}
     for arg, field in (("loss", "loss"), ("model", "arch"), ("epochs", "epochs"), ("max_minutes", "max_minutes"),
                        ("max_steps", "max_steps"), ("lr", "lr"), ("batch", "batch_size"), ("crop", "crop_size"),
-                       ("width", "width"), ("depth", "depth"), ("eval_every", "eval_every_steps"),
+                       ("width", "width"), ("depth", "depth"), ("norm", "norm"), ("eval_every", "eval_every_steps"),
                        ("seed", "seed"), ("device", "device"), ("out", "out_dir"), ("resume", "resume"),
                        ("class_weights", "class_weights")):
         v = getattr(args, arg, None)
@@ -118,17 +119,35 @@ class _HumanPrinter:
 
 
 def run(args) -> int:
+    from ..train import distributed
+    from ..train.config import ConfigError
+
+    config = _config(args)
+    try:
+        group = distributed.start(config.device)  # None unless started by torchrun with several processes
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        return _train(args, config, group)
+    finally:
+        if group is not None:
+            group.close()
+
+
+def _train(args, config, group) -> int:
     from ..train.events import DoneEvent, ErrorEvent, to_json_line
     from ..train.trainer import REFUSALS, Trainer
 
-    config = _config(args)
-    printer = _JsonPrinter() if args.json_log else _HumanPrinter()
-    trainer = Trainer(args.dataset, config, callback=printer)
-    if not args.json_log and config.preflight:
+    main = group is None or group.is_main  # only process 0 of a distributed run prints
+    printer = (_JsonPrinter() if args.json_log else _HumanPrinter()) if main else None
+    trainer = Trainer(args.dataset, config, callback=printer, dist=group)
+    if main and not args.json_log and config.preflight:
         print("checking the labels before training …", file=sys.stderr, flush=True)
     try:
         trainer.prepare()
     except REFUSALS as exc:
+        if not main:
+            return _other_process_error(group, str(exc), 2)
         if args.json_log:
             d = ErrorEvent(message=str(exc)).to_json()
             codes = getattr(exc, "codes", None)
@@ -138,6 +157,8 @@ def run(args) -> int:
             sys.stdout.flush()
         raise UsageError(str(exc)) from None
     except Exception as exc:  # anything else at start-up is a training error (exit 1)
+        if not main:
+            return _other_process_error(group, f"{type(exc).__name__}: {exc}", 1)
         if args.json_log:
             sys.stdout.write(to_json_line(ErrorEvent(message=f"{type(exc).__name__}: {exc}")) + "\n")
         say(f"fcnstudio train: {type(exc).__name__}: {exc}", sys.stderr)
@@ -145,23 +166,48 @@ def run(args) -> int:
     if isinstance(printer, _HumanPrinter):
         printer.names = trainer.project.class_names
         say(f"run folder: {trainer.run_dir}", sys.stderr)
-
-    def on_sigint(signum, frame):
-        print("stopping (Ctrl-C again to abort) …", file=sys.stderr, flush=True)
-        trainer.stop()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    try:
-        old = signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:  # not the main thread
-        old = None
-    try:
+    with _stop_on_signals(trainer, group, main):
         result = trainer.run()
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
     if isinstance(result, DoneEvent):
         return 0
+    if not main:
+        return _other_process_error(group, result.message, 1)
     if isinstance(result, ErrorEvent) and result.detail and os.environ.get("FCNSTUDIO_DEBUG"):
         say(result.detail, sys.stderr)  # the traceback, for bug reports only
     return 1
+
+
+def _other_process_error(group, message: str, code: int) -> int:
+    """A process other than 0 prints its own error on stderr unless process 0 reports it (or it is another's)."""
+    if not (group.handed_over or group.told):
+        say(f"fcnstudio train ({group.describe()}): {message}", sys.stderr)
+    return code
+
+
+@contextlib.contextmanager
+def _stop_on_signals(trainer, group, main: bool):
+    """Ctrl-C asks the run to stop (it writes last.pt); a second Ctrl-C aborts. Under torchrun, SIGINT and
+    SIGTERM both ask every process to stop (torchrun passes a Ctrl-C on, and ends its processes with
+    SIGTERM), and a repeat does not abort: the processes stop together at the next step."""
+    def on_signal(signum, frame):
+        if main and not trainer.stop_requested:
+            print("stopping (Ctrl-C again to abort) …" if group is None else "stopping …", file=sys.stderr,
+                  flush=True)
+        trainer.stop()
+        if group is None:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    names = (signal.SIGINT,) if group is None else (signal.SIGINT, signal.SIGTERM)
+    old = {}
+    try:
+        for n in names:
+            old[n] = signal.signal(n, on_signal)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        yield
+    finally:
+        for n, handler in old.items():
+            # under torchrun the run is over, and a process ending just after another one gets torchrun's
+            # SIGTERM: ignored (a Python handler would be reset while the interpreter shuts down)
+            signal.signal(n, handler if group is None else signal.SIG_IGN)
