@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..core.io import IMAGE_SUFFIXES, ImageReadError, read_image, write_mask
+from .amp import autocast
 from .checkpoint import CheckpointError, check_model, load_checkpoint, one_line, validate_checkpoint
 from .preprocess import image_to_model_input
 from .models import build_model
@@ -63,7 +64,9 @@ def predict_probs(model: torch.nn.Module, x: torch.Tensor, tile: int = DEFAULT_T
         x = x[None]
     _, _, h, w = x.shape
     if h <= tile and w <= tile:
-        return model(x).float().softmax(1)[0]
+        with autocast(x.device):  # bfloat16 on a GPU that has it (.amp); softmax in float32
+            out = model(x)
+        return out.float().softmax(1)[0]
     stride = max(1, tile - overlap)
     acc = None
     count = torch.zeros((1, h, w), device=x.device)
@@ -72,7 +75,9 @@ def predict_probs(model: torch.nn.Module, x: torch.Tensor, tile: int = DEFAULT_T
             if stop is not None and stop():
                 return None
             patch = x[:, :, y:y + tile, x0:x0 + tile]
-            p = model(patch).float().softmax(1)[0]
+            with autocast(x.device):
+                out = model(patch)
+            p = out.float().softmax(1)[0]
             if acc is None:
                 acc = torch.zeros((p.shape[0], h, w), device=x.device)
             acc[:, y:y + tile, x0:x0 + tile] += p

@@ -24,6 +24,7 @@ from typing import Callable
 
 import torch
 
+from .amp import autocast
 from .errors import Stopped
 
 __all__ = ["LossLog", "TrainStep", "add_stop_hooks", "is_out_of_memory"]
@@ -46,7 +47,9 @@ class TrainStep:
 
     def __call__(self, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, bool | None]:
         """The detached loss (NaN when the step was not taken) and whether it was finite (None: not read)."""
-        loss = loss_fn(self.model(x), y)
+        with autocast(x.device):  # bfloat16 on a GPU that has it (.amp); the loss in float32
+            out = self.model(x)
+        loss = loss_fn(out.float(), y)
         if self.check_on_host:
             return self._checked(loss)
         self.optimizer.zero_grad(set_to_none=True)

@@ -58,6 +58,7 @@ import torch
 from ..core.dataset import Dataset, DatasetError, open_dataset
 from ..core.project import LabelError, Project, ProjectError
 from . import build, distributed_loop, events, run_folder
+from .amp import enabled as autocast_enabled
 from .cadence import Cadence, budget_spent, budget_steps, eta, lr_at
 from .checkpoint import CheckpointError, one_line
 from .control import RunControl
@@ -344,7 +345,8 @@ class Trainer:
 
     def _announce(self, budget: int | None) -> None:
         cfg = self.config
-        self._info("device", f"training on {self.device} with {torch.get_num_threads()} threads")
+        amp = " (bfloat16 autocast)" if autocast_enabled(self.device) else ""
+        self._info("device", f"training on {self.device}{amp} with {torch.get_num_threads()} threads")
         note = "; ".join(self.data_notes)
         self._info("data", f"{len(self.train_idx)} training / {len(self.val_idx)} validation images, "
                            f"{self.num_classes} classes, crops {cfg.crop_size} px, batch {cfg.batch_size}, "
