@@ -131,6 +131,10 @@ def run(args) -> int:
         return _train(args, config, group)
     finally:
         if group is not None:
+            # the run is over; a process that ends just after another one gets torchrun's SIGTERM: ignored
+            # (a Python handler would be reset while the interpreter shuts down)
+            for n in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(n, signal.SIG_IGN)
             group.close()
 
 
@@ -208,6 +212,4 @@ def _stop_on_signals(trainer, group, main: bool):
         yield
     finally:
         for n, handler in old.items():
-            # under torchrun the run is over, and a process ending just after another one gets torchrun's
-            # SIGTERM: ignored (a Python handler would be reset while the interpreter shuts down)
-            signal.signal(n, handler if group is None else signal.SIG_IGN)
+            signal.signal(n, handler)

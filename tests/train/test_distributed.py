@@ -38,8 +38,9 @@ WEIGHTS_TOL = 1e-5
 RUN_FILES = {"config.json", "events.jsonl", "best.pt", "last.pt"}
 
 
-def dataset(root, n=6, size=40, wrong_size=False):
-    """``n`` grey images with one bright disc (class 1); ``wrong_size``: images a pixel wider than their masks."""
+def dataset(root, n=6, size=40, wrong_size=False, binary_255=False):
+    """``n`` grey images with one bright disc (class 1); ``wrong_size``: images a pixel wider than their masks;
+    ``binary_255``: masks stored as 0/255 (the checker refuses them)."""
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
     rng = np.random.default_rng(0)
@@ -48,7 +49,12 @@ def dataset(root, n=6, size=40, wrong_size=False):
         cv2.circle(m, (int(rng.integers(10, size - 10)), int(rng.integers(10, size - 10))), 7, 1, -1)
         img = (50 + 100 * m + rng.integers(0, 30, m.shape)).astype(np.uint8)
         cv2.imwrite(str(root / "images" / f"im{i}.png"), np.pad(img, ((0, 0), (0, 1))) if wrong_size else img)
-        write_mask(root / "masks" / f"im{i}.png", m, [(0, 0, 0), (0, 200, 100)])
+        if binary_255:
+            cv2.imwrite(str(root / "masks" / f"im{i}.png"), m * 255)
+        else:
+            write_mask(root / "masks" / f"im{i}.png", m, [(0, 0, 0), (0, 200, 100)])
+    if binary_255:
+        return root
     (root / "fcnstudio.json").write_text(json.dumps(
         {"classes": [{"name": "background", "color": [0, 0, 0]}, {"name": "cell", "color": [0, 200, 100]}],
          "ignore_index": None}))
@@ -136,6 +142,20 @@ def test_an_error_in_one_process_ends_both_with_one_error_event(tmp_path):
     assert [e["event"] for e in events_of((folder / "events.jsonl").read_text())].count("error") == 1
     assert read_run(folder).state == "failed"
     assert not (tmp_path / "machine1" / "ds" / ".fcnstudio").exists()   # process 1 wrote nothing
+
+
+def test_a_refusal_in_one_process_refuses_the_run_before_any_folder_is_made(tmp_path):
+    """Process 1's copy holds 0/255 masks: its label check refuses them, and process 0 says so."""
+    dataset(tmp_path / "machine0" / "ds")
+    dataset(tmp_path / "machine1" / "ds", binary_255=True)
+    args = [a for a in ARGS if a != "--skip-check"]
+    proc = run(torchrun(str(REPO / "tests" / "train" / "two_machines.py"), str(tmp_path / "machine0"),
+                        str(tmp_path / "machine1"), "train", "ds", *args, "--max-steps", "5"))
+    assert proc.stderr.count("exitcode  : 2") == 2      # both refused (exit 2), neither killed
+    (error,) = events_of(proc.stdout)
+    assert error["event"] == "error" and error["codes"] == ["binary-255"]
+    assert error["message"].startswith("process 1 of 2: ")
+    assert not (tmp_path / "machine0" / "ds" / ".fcnstudio" / "runs").exists()
 
 
 def _rank_pid(parent: int, rank: int, timeout=30.0) -> int:
