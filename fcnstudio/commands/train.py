@@ -9,6 +9,11 @@ nothing else. Without it, a few human lines go to stderr. Exit codes: 0 the
 run ended (budget reached or Ctrl-C), 1 training failed, 2 the run was refused
 before the first step (usage, pre-flight label errors such as ``binary-255``,
 unreadable data, a bad checkpoint).
+
+Under ``torchrun --nproc-per-node N -m fcnstudio train …`` the processes
+train one run together (:mod:`fcnstudio.train.distributed`): process 0 prints
+as above; the others print only an error of their own that process 0 could
+not report. SIGINT and SIGTERM stop every process at the next step.
 """
 
 from __future__ import annotations

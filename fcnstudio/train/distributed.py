@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -133,6 +133,21 @@ class Group:
                 self.told = True
                 text = f"process {rank} of {self.world}: {e['message']}"
                 raise PeerRefused(text, e["codes"]) if e["refused"] else PeerFailed(text)
+
+    def together(self, step: Callable[[], None], refusals: tuple = ()) -> None:
+        """``step()`` here, then :meth:`check` with its error (a refusal when one of ``refusals``)."""
+        try:
+            step()
+        except Exception as exc:
+            self.check(exc, refused=isinstance(exc, refusals))  # raises exc once the others know
+            raise
+        self.check(None)
+
+    def note_failure(self) -> None:
+        """This process ends with an error. Unless the others heard of it (or it was theirs), they may be
+        waiting in a collective: :meth:`close` does not wait for them."""
+        if not (self.handed_over or self.told):
+            self.broken = True
 
     def all_mean(self, t: torch.Tensor) -> torch.Tensor:
         """The mean over the processes of a tensor on this process's device (NCCL: stays on the GPU)."""

@@ -131,7 +131,7 @@ def run(t: Any) -> bool:
             t._flush_losses(losses, clock, budget)
         if agreed.evaluate:
             started = time.monotonic()
-            _evaluate_together(t)
+            t.dist.together(t._evaluate)  # an error in it (writing a checkpoint, say) reaches every process
             clock.evaluated(t.step, started, 0.0)
         if agreed.stop:
             stopped = True
@@ -142,21 +142,10 @@ def run(t: Any) -> bool:
         _step(t, stepper, losses, batch, agreed, budget)
     t._flush_losses(losses, clock, budget)
     if not stopped and t.step > clock.last_eval_step:
-        _evaluate_together(t)
+        t.dist.together(t._evaluate)
     if t.run_dir is not None and (t.step > 0 or t.resume_ckpt is not None):
         t.last_path = run_folder.save(t, "last.pt")
     return stopped
-
-
-def _evaluate_together(t: Any) -> None:
-    """The trainer's evaluation (scores, event, checkpoints in process 0), then an error anywhere in it —
-    writing a checkpoint, say — raised in every process."""
-    error = None
-    try:
-        t._evaluate()
-    except Exception as exc:  # noqa: BLE001 - every process must hear of it
-        error = exc
-    t.dist.check(error)
 
 
 def _draw(t: Any) -> tuple[np.random.Generator, tuple | None, Exception | None]:

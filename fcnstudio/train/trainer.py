@@ -184,20 +184,24 @@ class Trainer:
         if self.prepared:
             return
         self.state = "preparing"
-        try:
-            self._prepare()
-        except Exception as exc:
-            if self.dist is not None:  # the other processes hear of it, then it is raised here
-                self.dist.check(exc, refused=isinstance(exc, REFUSALS))
-            raise
-        if self.dist is not None:
-            self.dist.check(None)  # raises when another process could not start
-        if make_run_dir and (self.dist is None or self.dist.is_main):
+        self._together(self._prepare)
+        if make_run_dir:
+            self._together(self._make_run_dir)
+        self.prepared = True
+        self.state = "ready"
+
+    def _together(self, step: Callable[[], None]) -> None:
+        """``step()``; in a distributed run every process then learns whether any failed, and raises that."""
+        if self.dist is None:
+            step()
+        else:
+            self.dist.together(step, REFUSALS)
+
+    def _make_run_dir(self) -> None:
+        if self.dist is None or self.dist.is_main:  # one run folder, process 0's
             self.run_dir = run_folder.make_run_dir(self.config, self.dataset.root)
             run_folder.write_run_info(self)
             self._events_file = run_folder.EventsFile(self.run_dir / "events.jsonl")
-        self.prepared = True
-        self.state = "ready"
 
     def _prepare(self) -> None:
         """The dataset, the checked project, the data plan, the network (everything but the run folder)."""
@@ -287,6 +291,8 @@ class Trainer:
             return done
         except Exception as exc:  # noqa: BLE001 - the contract: errors become events
             self.state = "error"
+            if self.dist is not None:
+                self.dist.note_failure()
             msg = str(exc) if isinstance(exc, REFUSALS) else f"training failed: {type(exc).__name__}: {exc}"
             err = ErrorEvent(message=msg, detail=traceback.format_exc())
             self._emit(err)
