@@ -15,6 +15,7 @@ dead-network rule.
 from __future__ import annotations
 
 import math
+import time
 from typing import Callable, Sequence
 
 import cv2
@@ -25,6 +26,7 @@ from .data import PairStore, Sample
 from .errors import Stopped, UnreadableError
 from .events import EvalEvent, Preview
 from .metrics import MetricAccumulator
+from .precision import Precision
 from .predict import predict_probs
 from .preprocess import unit_to_model_input
 
@@ -39,9 +41,11 @@ UNTRAINED_IMAGES = 2
 class Evaluator:
     """Scores a model on validation images of ``store``; see the module docstring."""
 
-    def __init__(self, store: PairStore, device: torch.device, crop_size: int, preview_size: int) -> None:
+    def __init__(self, store: PairStore, device: torch.device, crop_size: int, preview_size: int,
+                 precision: Precision = Precision(False, False)) -> None:
         self.store = store
         self.device = device
+        self.precision = precision
         self.tile = max(EVAL_TILE, int(crop_size))
         self.preview_size = int(preview_size)
         self.untrained_spread: tuple = ()
@@ -61,7 +65,8 @@ class Evaluator:
                 except UnreadableError:
                     continue  # the evaluation reports it
                 x = torch.from_numpy(unit_to_model_input(s.image, s.mean, s.std)).to(self.device)
-                prob = predict_probs(model, x, self.tile, stop=stop)
+                with self.precision.autocast(self.device):
+                    prob = predict_probs(model, x, self.tile, stop=stop)
                 if prob is None:
                     raise Stopped()
                 acc.update(prob.argmax(0).cpu().numpy(), s.mask, prob.cpu().numpy())
@@ -77,6 +82,7 @@ class Evaluator:
                  step: int, *, between: Callable[[], None], stop: Callable[[], bool],
                  drop: Callable[[int, str], None]) -> EvalEvent:
         was_training = model.training
+        started = time.perf_counter()
         model.eval()
         num_classes, ignore = self.store.num_classes, self.store.ignore_index
         acc = MetricAccumulator(num_classes, ignore)
@@ -96,7 +102,8 @@ class Evaluator:
                     drop(i, str(exc))
                     continue
                 x = torch.from_numpy(unit_to_model_input(s.image, s.mean, s.std)).to(self.device)
-                prob = predict_probs(model, x, self.tile, stop=stop)
+                with self.precision.autocast(self.device):
+                    prob = predict_probs(model, x, self.tile, stop=stop)
                 if prob is None:
                     raise Stopped()
                 y = torch.from_numpy(s.mask.astype(np.int64)).to(self.device)
@@ -115,7 +122,8 @@ class Evaluator:
         return EvalEvent(step=step, val_loss=float(np.mean(losses)) if losses else math.nan, iou=m.iou, dice=m.dice,
                          true_fraction=m.true_fraction, pred_fraction=m.pred_fraction,
                          max_fg_prob=acc.max_prob, previews=tuple(previews), prob_spread=acc.prob_spread,
-                         image_spread=float(image_spread), untrained_spread=self.untrained_spread)
+                         image_spread=float(image_spread), untrained_spread=self.untrained_spread,
+                         seconds=time.perf_counter() - started)
 
     def _preview(self, s: Sample, pred: np.ndarray, prob: np.ndarray) -> Preview:
         truth = np.minimum(s.mask, 255).astype(np.uint8)

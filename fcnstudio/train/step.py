@@ -19,6 +19,7 @@ weights only by AdamW's momentum and decay, and the logged loss is NaN.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Callable
 
@@ -33,12 +34,15 @@ class TrainStep:
     """Forward, loss, backward, gradient clipping and the optimiser step of one batch.
 
     ``check_on_host``: read the loss and the gradient norm to the host each step (free on the CPU);
-    else keep them on the device (see the module docstring).
+    else keep them on the device (see the module docstring). ``autocast``: the context the forward pass runs
+    in (:meth:`~.precision.Precision.autocast`); the loss is computed in float32 on its output.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, grad_clip: float | None,
-                 check_on_host: bool) -> None:
+                 check_on_host: bool, autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+                 ) -> None:
         self.model = model
+        self.autocast = autocast
         self.optimizer = optimizer
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.max_norm = grad_clip or math.inf
@@ -46,7 +50,9 @@ class TrainStep:
 
     def __call__(self, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, bool | None]:
         """The detached loss (NaN when the step was not taken) and whether it was finite (None: not read)."""
-        loss = loss_fn(self.model(x), y)
+        with self.autocast():
+            out = self.model(x)
+        loss = loss_fn(out.float(), y)
         if self.check_on_host:
             return self._checked(loss)
         self.optimizer.zero_grad(set_to_none=True)
