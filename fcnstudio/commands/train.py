@@ -25,17 +25,25 @@ from .predict import say
 
 
 def _config(args):
-    from ..train.config import ConfigError, TrainConfig
+    from ..train.config import ConfigError, TrainConfig, available_cores
 
     kw = {}
     for arg, field in (("loss", "loss"), ("model", "arch"), ("epochs", "epochs"), ("max_minutes", "max_minutes"),
                        ("max_steps", "max_steps"), ("lr", "lr"), ("batch", "batch_size"), ("crop", "crop_size"),
                        ("width", "width"), ("depth", "depth"), ("eval_every", "eval_every_steps"),
                        ("seed", "seed"), ("device", "device"), ("out", "out_dir"), ("resume", "resume"),
-                       ("class_weights", "class_weights")):
+                       ("class_weights", "class_weights"), ("precision", "precision"), ("threads", "num_threads")):
         v = getattr(args, arg, None)
         if v is not None:
             kw[field] = v
+    scale = getattr(args, "input_scale", None)
+    if scale is not None and scale != "auto":
+        try:
+            kw["input_scale"] = float(scale)
+        except ValueError:
+            raise UsageError("--input-scale takes 'auto' or a number from 0.05 to 1") from None
+    # a terminal run has no window to keep responsive: every core trains (the window leaves one free)
+    kw.setdefault("num_threads", available_cores())
     if kw.get("class_weights") not in (None, "auto", "none"):
         try:
             kw["class_weights"] = [float(x) for x in str(kw["class_weights"]).split(",")]
