@@ -51,10 +51,17 @@ DATASETS = {
     "drive": {"folder": "drive_vessels", "fix": "binary-255", "binary": True},
 }
 #: The training settings before issue #13, passed explicitly so the run does not follow today's defaults.
+#: Before #13 the CLI trained on all cores but one (1 thread on 2 cores); ``old2`` is the same on every core.
 OLD_DEFAULTS = ["--model", "unet", "--width", "16", "--depth", "4", "--crop", "128", "--batch", "8",
-                "--loss", "dice+ce", "--lr", "0.001"]
+                "--loss", "dice+ce", "--lr", "0.001", "--input-scale", "1", "--precision", "fp32",
+                "--no-channels-last"]
 RUNS = ("new", "old", "ref1", "ref05")
+EXTRA_RUNS = ("old2",)
 FOLDS = 3
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def cli(args: list[str], timeout: float) -> subprocess.CompletedProcess:
@@ -178,10 +185,12 @@ def measure(name: str, runs: tuple[str, ...], minutes: float, fold: int, tmp: Pa
     fold_ds = fold_dataset(root, train, tmp / f"{name}-train")
     results = {}
     for run in runs:
-        work = tmp / f"{name}-{run}"
+        work = tmp / f"{name}-{len(results)}-{run.split(':')[0]}"
         work.mkdir()
-        if run in ("new", "old"):
-            r = run_ours(root, fold_ds, test, [] if run == "new" else OLD_DEFAULTS, minutes, work)
+        if run in ("new", "old", "old2") or run.startswith("new:"):
+            extra = {"new": [], "old": OLD_DEFAULTS + ["--threads", str(max(1, cores() - 1))],
+                     "old2": OLD_DEFAULTS}.get(run, run[4:].split())
+            r = run_ours(root, fold_ds, test, extra, minutes, work)
         else:
             r = run_reference(root, train, test, 1.0 if run == "ref1" else 0.5, classes, minutes, work)
         r.update(score(root, test, r.pop("pred"), classes))

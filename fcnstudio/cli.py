@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="bf16 autocast or float32 (default auto: bf16 where the processor has it natively)")
     t.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    t.add_argument("--no-channels-last", dest="channels_last", action="store_false", default=None,
+                   help="keep activations in contiguous (NCHW) memory instead of channels-last")
     t.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")

@@ -10,8 +10,8 @@ is one pixel, or none). So the choice reads both from the data::
 rounded up to a multiple of :data:`STEP`. *short side*: the median of the
 masks' shorter sides. *thinnest width*: for every class (background included:
 in EM images the thin membrane is often class 0) the width of its regions,
-estimated per mask as ``2 * area / boundary length`` (the width of a strip;
-the radius of a disc), taken at the 25th percentile over the masks that hold
+estimated per mask as ``2 * area / boundary pixels`` (the width of a strip;
+about 0.8 x the radius of a disc), taken at the 25th percentile over the masks that hold
 the class; then the smallest over the classes. Classes seen in fewer than
 :data:`MIN_MASKS` masks are ignored when other classes qualify.
 
@@ -55,7 +55,7 @@ class ScaleChoice:
 
 
 def region_width(region: np.ndarray) -> float:
-    """``2 * area / boundary pixels`` of a boolean region (a strip's width, a disc's radius); NaN if empty."""
+    """``2 * area / boundary pixels`` of a boolean region (a strip's width, ~0.8 x a disc's radius); NaN if empty."""
     b = region.astype(np.uint8)
     area = int(b.sum())
     if area == 0:
