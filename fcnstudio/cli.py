@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from . import __version__
-from .train.config import LOSS_NAMES, TrainConfig
+from .train.config import ARCH_WIDTHS, LOSS_NAMES, PRECISIONS, TrainConfig
 
 COMMANDS = ("gui", "check", "fix", "train", "predict", "export")
 
@@ -48,17 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a small FCN on a dataset")
     t.add_argument("dataset", help="dataset folder")
     t.add_argument("--loss", choices=LOSS_NAMES, default=None, help=f"loss (default {d.loss})")
-    t.add_argument("--model", choices=("unet", "fcn"), default=None, help=f"network (default {d.arch})")
+    t.add_argument("--model", choices=tuple(ARCH_WIDTHS), default=None, help=f"network (default {d.arch})")
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--max-minutes", type=float, default=None, help="stop after this many minutes")
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     t.add_argument("--lr", type=float, default=None, help=f"learning rate (default {d.lr:g})")
     t.add_argument("--batch", type=int, default=None, help=f"batch size (default {d.batch_size})")
     t.add_argument("--crop", type=int, default=None, help=f"crop size (default {d.crop_size})")
-    t.add_argument("--width", type=int, default=None, help=f"U-Net base width (default {d.width})")
-    t.add_argument("--depth", type=int, default=None, help=f"U-Net depth (default {d.depth})")
+    widths = ", ".join(f"{k} {v}" for k, v in ARCH_WIDTHS.items())
+    t.add_argument("--width", type=int, default=None, help=f"network base width (default: {widths})")
+    t.add_argument("--depth", type=int, default=None, help=f"network depth (default {d.depth})")
     t.add_argument("--norm", choices=("batch", "group", "none"), default=None,
                    help=f"normalisation layers (default {d.norm}); see the README on training in several processes")
+    t.add_argument("--input-scale", default=None, metavar="auto|S",
+                   help="train at this fraction of the image size (default auto: from the image sizes and the "
+                        "thinnest labelled structures); predictions are always at full size")
+    t.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="bf16 autocast or float32 (default auto: bf16 where the processor has it natively)")
+    t.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    t.add_argument("--no-channels-last", dest="channels_last", action="store_false", default=None,
+                   help="keep activations in contiguous (NCHW) memory instead of channels-last")
     t.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")

@@ -19,6 +19,7 @@ not report. SIGINT and SIGTERM stop every process at the next step.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -31,17 +32,26 @@ from .predict import say
 
 
 def _config(args):
-    from ..train.config import ConfigError, TrainConfig
+    from ..train.config import ConfigError, TrainConfig, available_cores
 
     kw = {}
     for arg, field in (("loss", "loss"), ("model", "arch"), ("epochs", "epochs"), ("max_minutes", "max_minutes"),
                        ("max_steps", "max_steps"), ("lr", "lr"), ("batch", "batch_size"), ("crop", "crop_size"),
                        ("width", "width"), ("depth", "depth"), ("norm", "norm"), ("eval_every", "eval_every_steps"),
                        ("seed", "seed"), ("device", "device"), ("out", "out_dir"), ("resume", "resume"),
-                       ("class_weights", "class_weights")):
+                       ("class_weights", "class_weights"), ("precision", "precision"), ("threads", "num_threads"),
+                       ("channels_last", "channels_last")):
         v = getattr(args, arg, None)
         if v is not None:
             kw[field] = v
+    scale = getattr(args, "input_scale", None)
+    if scale is not None and scale != "auto":
+        try:
+            kw["input_scale"] = float(scale)
+        except ValueError:
+            raise UsageError("--input-scale takes 'auto' or a number from 0.05 to 1") from None
+    # a terminal run has no window to keep responsive: every core trains (the window leaves one free)
+    kw.setdefault("num_threads", available_cores())
     if kw.get("class_weights") not in (None, "auto", "none"):
         try:
             kw["class_weights"] = [float(x) for x in str(kw["class_weights"]).split(",")]
@@ -132,6 +142,8 @@ def run(args) -> int:
         group = distributed.start(config.device)  # None unless started by torchrun with several processes
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    if group is not None and getattr(args, "threads", None) is None:  # this machine's cores, shared out
+        config = dataclasses.replace(config, num_threads=group.threads())
     try:
         return _train(args, config, group)
     finally:

@@ -35,8 +35,8 @@ __all__ = ["RUNNING_S", "Curves", "RunList", "RunSummary", "list_runs", "read_cu
 #: a run without a last event whose log changed this recently is taken as running
 RUNNING_S = 120.0
 _STEP_PREFIX = '{"event":"step",'
-SETTING_KEYS = ("loss", "class_weights", "lr", "batch_size", "crop_size", "width", "max_steps", "epochs",
-                "max_minutes")
+SETTING_KEYS = ("loss", "class_weights", "arch", "input_scale", "lr", "batch_size", "crop_size", "width", "max_steps",
+                "epochs", "max_minutes")
 
 
 @dataclass

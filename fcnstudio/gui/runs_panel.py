@@ -28,7 +28,7 @@ __all__ = ["COLUMNS", "RunsPanel"]
 
 COLUMNS = ("Run", "Started", "State", "Loss", "Settings", "Steps", "Best IoU", "Rare-class IoU", "Warnings")
 _SHORT = {"batch_size": "batch", "crop_size": "crop", "max_steps": "steps", "max_minutes": "min",
-          "class_weights": "weights"}
+          "class_weights": "weights", "input_scale": "scale"}
 
 
 def _iou(x: float) -> str:
@@ -36,8 +36,8 @@ def _iou(x: float) -> str:
 
 
 def _settings_text(run: RunSummary) -> str:
-    return ", ".join(f"{_SHORT.get(k, k)} {v:g}" if isinstance(v, float) else f"{_SHORT.get(k, k)} {v}"
-                     for k, v in run.settings.items() if k != "loss")
+    return ", ".join(str(v) if k == "arch" else f"{_SHORT.get(k, k)} {v:g}" if isinstance(v, float)
+                     else f"{_SHORT.get(k, k)} {v}" for k, v in run.settings.items() if k != "loss")
 
 
 class RunsPanel(QWidget):

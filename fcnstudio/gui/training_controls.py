@@ -1,4 +1,4 @@
-"""The Training dock's left column: Start / Pause / Stop, the progress bar, the status line, and the tabs.
+"""The Training dock's left column: Start / Pause / Stop, the progress bar, the status line, the run's setup, the tabs.
 
 The tabs are the run's settings (scrollable), the sanity tools and the
 session's warnings. This widget only holds them; the panel connects the
@@ -8,7 +8,8 @@ buttons and fills the progress, status and warnings.
 from __future__ import annotations
 
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QHBoxLayout, QListWidget, QProgressBar, QPushButton, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton, QScrollArea, QTabWidget,
+                             QVBoxLayout, QWidget)
 
 from fcnstudio.gui.sanity_tools import SanityTools
 from fcnstudio.gui.status_text import StatusText
@@ -31,6 +32,14 @@ class TrainingControls(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("")
         self.status = StatusText("Not started.")
+        #: what the running (or last) run uses: network, input scale, crop, schedule, threads, precision
+        self.setup = QLabel("")
+        self.setup.setObjectName("training_setup")
+        self.setup.setWordWrap(True)
+        self.setup.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setup.setStyleSheet("color: palette(mid); font-size: small;")
+        self.setup.setToolTip("What this run trains with (the Settings tab and the processor decide)")
+        self.setup.hide()
         self.sanity = SanityTools()
         self.history = QListWidget()
         self.history.setWordWrap(True)
@@ -55,5 +64,6 @@ class TrainingControls(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(self.setup)
         layout.addWidget(self.tabs, 1)
         self.setMinimumWidth(max(270, self.settings_form.minimumSizeHint().width() + 30))

@@ -297,6 +297,9 @@ class TrainingPanel(QWidget):
                 self.banner.show_warning(self._loss_warning)
             self._warned.pop(clears, None)
             self.history.insertItem(0, f"step {ev.step}: recovered ({clears} ended) — {ev.message}")
+        elif ev.code == "setup":
+            self.controls.setup.setText(ev.message)
+            self.controls.setup.show()
         elif ev.code in ("paused", "resumed", "check", "scan", "data", "device", "lr", "loss"):
             self._set_status(ev.message[:1].upper() + ev.message[1:] + ".")
         self._redraw_soon()  # the progress bar says "paused" / drops it

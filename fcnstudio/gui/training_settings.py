@@ -1,11 +1,13 @@
-"""The training settings form: loss, class weights, learning rate, budget, batch, crop, width.
+"""The training settings form: loss, class weights, learning rate, budget, batch, crop, network, width, input scale.
 
 Untouched, it gives :class:`fcnstudio.train.config.TrainConfig`'s defaults
 (Dice + CE, lr 1e-3, …), which work on an imbalanced dataset. :data:`DEFAULTS`
 and the loss names are read from that module, which imports no torch, so the
 window shows this form without loading torch. :meth:`to_config` gives the TrainConfig fields;
 :meth:`save` / :meth:`load` remember them in QSettings (``training/…``);
-:meth:`load_dict` takes a project file's ``training`` section.
+:meth:`load_dict` takes a project file's ``training`` section. Settings saved
+before the network choice existed (no ``training/arch``) kept the old U-Net's
+crop and width; they are not restored, so such a user gets today's defaults.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from PyQt6.QtGui import QDoubleValidator
 from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLineEdit, QPushButton, QSpinBox,
                              QWidget)
 
-from ..train.config import DEFAULT_LOSS, LOSS_NAMES, MAX_LR, TrainConfig
+from ..train.config import ARCH_WIDTHS, DEFAULT_LOSS, LOSS_NAMES, MAX_LR, TrainConfig
 
 __all__ = ["DEFAULTS", "LOSSES", "TrainingSettings"]
 
-_FIELDS = ("loss", "class_weights", "lr", "batch_size", "crop_size", "width", "max_steps", "epochs", "max_minutes")
+_FIELDS = ("loss", "class_weights", "lr", "batch_size", "crop_size", "arch", "width", "input_scale", "max_steps",
+           "epochs", "max_minutes")
 #: TrainConfig's defaults for the fields of this form.
 DEFAULTS = {k: getattr(TrainConfig(), k) for k in _FIELDS}
 _LABELS = {"dice+ce": "Dice + CE", "ce": "Cross-entropy", "weighted-ce": "Weighted CE", "dice": "Dice",
@@ -28,6 +31,8 @@ _LABELS = {"dice+ce": "Dice + CE", "ce": "Cross-entropy", "weighted-ce": "Weight
 #: The losses in the menu's order (the default first) with their labels.
 LOSSES = {name: _LABELS.get(name, name) for name in sorted(LOSS_NAMES, key=lambda n: n != DEFAULT_LOSS)}
 BUDGETS = {"max_steps": "steps", "epochs": "epochs", "max_minutes": "minutes"}
+ARCHS = {"resunet": "Residual U-Net", "unet": "U-Net", "fcn": "FCN"}
+SCALES = ("auto", 1.0, 0.75, 0.625, 0.5, 0.375, 0.25)
 KEY = "training/"
 
 
@@ -61,9 +66,21 @@ class TrainingSettings(QWidget):
         self.crop.setSingleStep(16)
         self.crop.setSuffix(" px")
         self.crop.setToolTip("Training crops (square); larger is slower per step")
+        self.arch = QComboBox()
+        for name, label in ARCHS.items():
+            self.arch.addItem(label, name)
+        self.arch.setToolTip("The network: a U-Net with a residual (ResNet-18-style) encoder learns the most per "
+                             "CPU minute; U-Net and FCN as in earlier versions")
         self.width_ = QSpinBox()
-        self.width_.setRange(2, 256)
-        self.width_.setToolTip("U-Net base width (channels of the first level)")
+        self.width_.setRange(0, 256)
+        self.width_.setSpecialValueText("Auto")
+        self.width_.setToolTip("Base width (channels of the first level); Auto: "
+                               + ", ".join(f"{ARCHS[k]} {v}" for k, v in ARCH_WIDTHS.items()))
+        self.scale = QComboBox()
+        for value in SCALES:
+            self.scale.addItem("Auto" if value == "auto" else f"{value:g}x", value)
+        self.scale.setToolTip("Train at this fraction of the image size (Auto: from the image sizes and the thinnest "
+                              "labelled structures); predictions are always at full size")
         reset = QPushButton("Defaults")
         reset.setToolTip("Back to the defaults (they work on imbalanced data)")
         reset.clicked.connect(lambda: self.load_dict(DEFAULTS))
@@ -78,7 +95,9 @@ class TrainingSettings(QWidget):
         form.addRow("Train for", budget)
         form.addRow("Batch", self.batch)
         form.addRow("Crop", self.crop)
+        form.addRow("Network", self.arch)
         form.addRow("Width", self.width_)
+        form.addRow("Input scale", self.scale)
         form.addRow("", reset)
         self._budget_kind()
         self.load_dict(DEFAULTS)
@@ -101,7 +120,8 @@ class TrainingSettings(QWidget):
         kind = self.budget.currentData()
         value = self.budget_value.value()
         cfg = {"loss": self.loss.currentData(), "class_weights": self.weights.currentData(), "lr": lr,
-               "batch_size": self.batch.value(), "crop_size": self.crop.value(), "width": self.width_.value(),
+               "batch_size": self.batch.value(), "crop_size": self.crop.value(), "arch": self.arch.currentData(),
+               "width": self.width_.value() or None, "input_scale": self.scale.currentData(),
                "max_steps": None, "epochs": None, "max_minutes": None}
         cfg[kind] = float(value) if kind == "max_minutes" else int(round(value))
         if cfg["loss"] == "dice":
@@ -119,6 +139,14 @@ class TrainingSettings(QWidget):
         for key, box in (("batch_size", self.batch), ("crop_size", self.crop), ("width", self.width_)):
             if isinstance(d.get(key), (int, float)):
                 box.setValue(int(d[key]))
+        if "width" in d and d["width"] is None:
+            self.width_.setValue(0)
+        if d.get("arch") in ARCHS:
+            self.arch.setCurrentIndex(self.arch.findData(d["arch"]))
+        if "input_scale" in d:
+            i = next((i for i, v in enumerate(SCALES) if v == d["input_scale"]), -1)
+            if i >= 0:
+                self.scale.setCurrentIndex(i)
         for key in BUDGETS:
             if isinstance(d.get(key), (int, float)) and not isinstance(d.get(key), bool) and d[key] > 0:
                 self.budget.setCurrentIndex(self.budget.findData(key))
@@ -139,8 +167,10 @@ class TrainingSettings(QWidget):
         if self.store is None:
             return
         cfg = self.to_config()
-        for key in ("loss", "lr", "batch_size", "crop_size", "width"):
+        for key in ("loss", "lr", "batch_size", "crop_size", "arch"):
             self.store.setValue(KEY + key, cfg[key])
+        self.store.setValue(KEY + "width", cfg["width"] or 0)
+        self.store.setValue(KEY + "input_scale", str(cfg["input_scale"]))
         self.store.setValue(KEY + "class_weights", cfg["class_weights"] or "none")
         kind = self.budget.currentData()
         self.store.setValue(KEY + "budget", kind)
@@ -150,11 +180,21 @@ class TrainingSettings(QWidget):
         if self.store is None or self.store.value(KEY + "loss") is None:
             return
         d: dict = {}
-        for key, kind in (("loss", str), ("lr", float), ("batch_size", int), ("crop_size", int), ("width", int)):
+        fields = [("loss", str), ("lr", float), ("batch_size", int)]
+        if self.store.value(KEY + "arch") is not None:  # else saved before the residual U-Net: its crop and width
+            fields += [("crop_size", int), ("arch", str), ("width", int)]
+        for key, kind in fields:
             try:
                 d[key] = kind(self.store.value(KEY + key))
             except (TypeError, ValueError):
                 pass
+        if d.get("width") == 0:
+            d["width"] = None
+        scale = self.store.value(KEY + "input_scale")
+        try:
+            d["input_scale"] = "auto" if scale in (None, "auto") else float(scale)
+        except (TypeError, ValueError):
+            pass
         d["class_weights"] = "auto" if self.store.value(KEY + "class_weights") == "auto" else None
         kind = self.store.value(KEY + "budget")
         try:

@@ -17,7 +17,7 @@ import torch
 
 from ..core.project import Project
 from .checkpoint import CheckpointError, check_model, load_checkpoint, one_line, rng_from_plain
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, available_cores
 from .data import PairStore
 from .errors import DataError
 from .losses import make_loss, median_frequency_weights
@@ -26,17 +26,30 @@ from .monitor import Monitor
 from .predict import resolve_device
 from .preflight import PreflightResult
 
-__all__ = ["auto_weights", "build_loss", "build_network", "build_optimizer", "default_threads", "device_for",
+__all__ = ["auto_weights", "build_loss", "build_network", "build_optimizer", "default_threads", "describe_setup",
+           "device_for",
            "load_resume", "make_monitor", "read_resume", "resolve_weights", "seeded"]
 
 
 def default_threads() -> int:
     """All cores this process may use but one (one is left to the GUI)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+    return max(1, available_cores() - 1)
+
+
+def describe_setup(t: Any) -> str:
+    """One line on what a prepared trainer ``t`` uses: network, input scale, crop, schedule, threads, precision."""
+    cfg, mc = t.config, t.model.model_config
+    if cfg.max_minutes:
+        schedule = f"cosine over {cfg.max_minutes:g} min"
+    elif cfg.max_steps or cfg.epochs:
+        schedule = "cosine over the step budget"
+    else:
+        schedule = "constant after warm-up"
+    scale = t.input_scale.scale
+    return (f"{mc['arch']} (width {mc['base_width']}, depth {mc['depth']}); input {scale:g}x"
+            f"{' (full size)' if scale == 1 else ''}, crops {cfg.crop_size} px, batch {cfg.batch_size}; "
+            f"lr {cfg.lr:g}, {cfg.warmup_steps}-step warm-up, {schedule}; "
+            f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}; {t.precision.note}")
 
 
 def device_for(cfg: TrainConfig) -> torch.device:

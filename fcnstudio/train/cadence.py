@@ -2,8 +2,12 @@
 
 The budget: a run ends at the first of ``max_steps``, ``epochs`` (in steps)
 and ``max_minutes`` of this session, paused time excluded. The schedule: a
-linear warm-up over ``warmup_steps``, then a cosine decay to
-``min_lr_fraction`` that follows the budget's progress (no budget: flat).
+linear warm-up, then a cosine decay to ``min_lr_fraction`` that follows the
+budget's progress: the larger of the steps done and the time spent (no budget:
+flat), so a ``max_minutes`` run reaches the end of its decay when its time is
+up, however many steps the machine managed. The warm-up ends at
+``warmup_steps`` or at :data:`WARMUP_SHARE` of the budget, whichever comes
+first (a slow machine would otherwise spend a short budget warming up).
 :class:`Cadence` keeps the clock: step events every ``step_event_interval_s``
 seconds (or exactly every ``step_event_every`` steps), evaluations every
 ``eval_every_steps`` steps or ``eval_every_s`` seconds, whichever comes first,
@@ -14,13 +18,16 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Callable
 
 from .config import TrainConfig
 
-__all__ = ["EVAL_SHARE", "Cadence", "budget_spent", "budget_steps", "eta", "lr_at"]
+__all__ = ["EVAL_SHARE", "WARMUP_SHARE", "Cadence", "budget_spent", "budget_steps", "eta", "lr_at"]
 
 #: Evaluations wait at least this many times the last one's duration (so they take <= ~20 % of the run).
 EVAL_SHARE = 4.0
+#: The warm-up takes at most this share of the budget (of its steps, or of its time).
+WARMUP_SHARE = 0.05
 
 
 def budget_steps(cfg: TrainConfig, steps_per_epoch: int) -> int | None:
@@ -42,11 +49,20 @@ def _progress(cfg: TrainConfig, step: int, budget: int | None, elapsed: float) -
     return min(1.0, max(parts)) if parts else None
 
 
+def _warmup(cfg: TrainConfig, step: int, budget: int | None, elapsed: float) -> float:
+    """How far the warm-up has come, 0..1: by steps, or by its share of the budget's steps or time."""
+    if not cfg.warmup_steps:
+        return 1.0
+    steps = min(cfg.warmup_steps, max(1.0, WARMUP_SHARE * budget)) if budget else cfg.warmup_steps
+    parts = [(step + 1) / steps]
+    if cfg.max_minutes:
+        parts.append(elapsed / (WARMUP_SHARE * 60.0 * cfg.max_minutes))
+    return min(1.0, max(parts))
+
+
 def lr_at(cfg: TrainConfig, base_lr: float, step: int, budget: int | None, elapsed: float) -> float:
     """The learning rate of the next step: warm-up, then cosine decay over the budget's progress."""
-    lr = base_lr
-    if cfg.warmup_steps and step < cfg.warmup_steps:
-        lr *= (step + 1) / cfg.warmup_steps
+    lr = base_lr * _warmup(cfg, step, budget, elapsed)
     p = _progress(cfg, step, budget, elapsed)
     if p is not None:
         lr *= cfg.min_lr_fraction + (1 - cfg.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * p))
@@ -66,8 +82,10 @@ def eta(cfg: TrainConfig, step: int, budget: int | None, elapsed: float, step_ti
 class Cadence:
     """The clock of one session: elapsed time without pauses, the last step event, the last evaluation."""
 
-    def __init__(self, cfg: TrainConfig, step: int, now: float) -> None:
+    def __init__(self, cfg: TrainConfig, step: int, now: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
+        self.clock = clock
         self.t0 = now
         self.paused_s = 0.0
         self.last_emit_t, self.last_emit_step = now, step
@@ -75,7 +93,7 @@ class Cadence:
         self.eval_s = 0.0  # how long the last evaluation took
 
     def elapsed(self, now: float | None = None) -> float:
-        return (time.monotonic() if now is None else now) - self.t0 - self.paused_s
+        return (self.clock() if now is None else now) - self.t0 - self.paused_s
 
     def hold(self, seconds: float) -> None:
         """Time spent paused counts for neither the budget nor the cadence."""
@@ -102,5 +120,5 @@ class Cadence:
         self.paused_s += held
         self.last_emit_t += held
         self.last_eval_step = step
-        self.last_eval_t = time.monotonic()
+        self.last_eval_t = self.clock()
         self.eval_s = self.last_eval_t - started - held

@@ -22,6 +22,8 @@ Keys (format version 1)::
     train_ignore_index the value the masks held for ignored/padded pixels
     channels          "grey" | "rgb"; in_channels int
     normalisation     dict (see fcnstudio.train.preprocess.NORMALISATION)
+    input_scale       the factor images were resized by for training (absent: 1); predict
+                      resizes by it and answers at full size
     metrics           the last evaluation (EvalEvent.to_json without previews)
     best_score        mean foreground IoU of best.pt so far
     train_config      TrainConfig.to_json()

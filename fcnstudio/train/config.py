@@ -1,9 +1,11 @@
 """The training settings: one plain dataclass, saved as ``config.json`` in each run.
 
 Every field has a default that works on an imbalanced dataset on a laptop CPU:
-Dice + CE loss, foreground-aware crops (a third of each batch centred on a
-foreground pixel), AdamW at 1e-3 with a short warm-up and cosine decay, and a
-small U-Net. The GUI edits a copy (``dataclasses.replace``); the CLI builds one
+Dice + CE loss, foreground-aware 256-px crops (a third of each batch centred on
+a foreground pixel) at an input scale chosen from the data, AdamW at 1e-3 with
+a short warm-up and a cosine decay over the budget (wall-clock when
+``max_minutes`` is set), a U-Net with a residual encoder, bf16 autocast and
+channels-last memory where the processor supports them. The GUI edits a copy (``dataclasses.replace``); the CLI builds one
 from its arguments; :meth:`TrainConfig.from_json` reads one back from a run.
 
 Stopping: a run ends at the first of ``max_steps``, ``epochs`` and
@@ -25,20 +27,34 @@ the defaults and :data:`LOSS_NAMES` from here.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["DEFAULT_LOSS", "DEVICES", "LOSS_NAMES", "MAX_LR", "TrainConfig", "ConfigError"]
+__all__ = ["available_cores", "ARCH_WIDTHS", "DEFAULT_LOSS", "DEVICES", "LOSS_NAMES", "MAX_LR", "PRECISIONS", "TrainConfig",
+           "ConfigError"]
 
 #: The losses :func:`fcnstudio.train.losses.make_loss` builds. Kept here, in a module without torch,
 #: so that the CLI and the window list them without importing torch.
 LOSS_NAMES = ("ce", "weighted-ce", "dice", "focal", "dice+ce")
 DEFAULT_LOSS = "dice+ce"
 DEVICES = ("auto", "cpu", "cuda")
+#: The networks and the base width each gets when ``width`` is None.
+ARCH_WIDTHS = {"resunet": 32, "unet": 16, "fcn": 16}
+#: ``auto``: bf16 autocast where the device computes bf16 natively (and a trial step works), else float32.
+PRECISIONS = ("auto", "bf16", "fp32")
 #: The largest learning rate accepted. Far above any useful value on purpose:
 #: an absurd lr is the user's to try, and the monitor says what it does
 #: (loss-nan / loss-diverging with a lower lr suggested) instead of a refusal.
 MAX_LR = 1e4
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class ConfigError(ValueError):
@@ -53,8 +69,9 @@ class TrainConfig:
     #: else from the training masks) or one float per class.
     class_weights: Any = None
     # network -----------------------------------------------------------------
-    arch: str = "unet"
-    width: int = 16
+    arch: str = "resunet"
+    #: base width of the network; None = the network's own (:data:`ARCH_WIDTHS`)
+    width: int | None = None
     depth: int = 4
     norm: str = "batch"
     # optimiser ---------------------------------------------------------------
@@ -66,7 +83,10 @@ class TrainConfig:
     grad_clip: float | None = 10.0
     # data --------------------------------------------------------------------
     batch_size: int = 8
-    crop_size: int = 128
+    crop_size: int = 256
+    #: "auto" (from the image sizes and the thinnest labelled structures: :mod:`.input_scale`) or a
+    #: factor in (0, 1]: images and masks are resized by it for training; predict answers at full size
+    input_scale: Any = "auto"
     #: share of each batch centred on a foreground pixel of a random present class
     fg_fraction: float = 1 / 3
     augment: bool = True
@@ -92,8 +112,12 @@ class TrainConfig:
     # machine -----------------------------------------------------------------
     seed: int | None = 0
     device: str = "auto"
-    #: torch threads; None = all cores but one (one is left to the GUI)
+    #: torch threads; None = all cores but one (one is left to the GUI; the CLI passes all cores)
     num_threads: int | None = None
+    #: one of :data:`PRECISIONS`
+    precision: str = "auto"
+    #: keep activations channels-last (NHWC), which the CPU's convolutions run faster
+    channels_last: bool = True
     # files -------------------------------------------------------------------
     #: run folder; None = <dataset>/.fcnstudio/runs/<YYYYmmdd-HHMMSS>/
     out_dir: str | None = None
@@ -124,12 +148,20 @@ class TrainConfig:
             self.class_weights = vals
         if self.loss == "dice" and self.class_weights is not None:
             raise ConfigError("the dice loss takes no class weights; use dice+ce or weighted-ce with class_weights")
-        if self.arch not in ("unet", "fcn"):
-            raise ConfigError(f"arch {self.arch!r} is not one of unet, fcn")
+        if self.arch not in ARCH_WIDTHS:
+            raise ConfigError(f"arch {self.arch!r} is not one of {', '.join(ARCH_WIDTHS)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if not isinstance(self.channels_last, bool):
+            raise ConfigError(f"channels_last must be true or false, got {self.channels_last!r}")
+        s = self.input_scale
+        if s != "auto" and (isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.05 <= s <= 1):
+            raise ConfigError(f"input_scale must be 'auto' or a number from 0.05 to 1, got {s!r}")
         if self.norm not in ("batch", "group", "none"):
             raise ConfigError(f"norm {self.norm!r} is not one of batch, group, none")
-        self._int("width", 1)
-        self._int("depth", 0, 8)
+        if self.width is not None:
+            self._int("width", 1)
+        self._int("depth", 1 if self.arch == "resunet" else 0, 6 if self.arch == "resunet" else 8)
         self._int("batch_size", 1)
         self._int("crop_size", 8)
         self._int("warmup_steps", 0)
@@ -181,7 +213,12 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    @property
+    def base_width(self) -> int:
+        """``width``, or the network's own default when it is None."""
+        return self.width if self.width is not None else ARCH_WIDTHS[self.arch]
+
     def model_config(self, in_channels: int, num_classes: int) -> dict:
         """The dict :func:`fcnstudio.train.models.build_model` takes."""
         return {"arch": self.arch, "in_channels": int(in_channels), "num_classes": int(num_classes),
-                "base_width": self.width, "depth": self.depth, "norm": self.norm}
+                "base_width": self.base_width, "depth": self.depth, "norm": self.norm}

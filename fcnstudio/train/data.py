@@ -2,6 +2,7 @@
 
     read_image ─► :func:`~.preprocess.prepare_image` (channels, unit scale; mean/std kept)
     read_mask  ─► Project.encode (the label map of fcnstudio.json) ─► class indices
+    ─► both resized by the run's input scale (area for the image, nearest for the mask)
     (both cached, bounded; see :class:`PairStore`)
 
 Masks hold class indices; pixels to ignore hold :func:`train_ignore_index`
@@ -17,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import cv2
 import numpy as np
 
 from ..core.dataset import Dataset, Pair
@@ -98,6 +100,8 @@ class PairStore:
         self._cached = 0
         self._seed = seed
         self.summaries: list[MaskScan | None] = [None] * len(self.pairs)
+        #: images and masks are resized by this factor when loaded (see :meth:`set_scale`)
+        self.scale = 1.0
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -145,6 +149,8 @@ class PairStore:
             raise DataError(f"{self.dataset.relative(pair.image)} is {iw}x{ih} but "
                             f"{self.dataset.relative(pair.mask)} is {mw}x{mh}{rotated}; "
                             "fix or remove the pair (the checker reports shape-mismatch)")
+        if self.scale != 1.0:
+            image, mask = self._resized(image, mask)
         s = Sample(self.pairs[i].stem, image, mask, mean, std)
         if self.summaries[i] is None:
             self.summaries[i] = self._summarise(i, mask)
@@ -155,6 +161,29 @@ class PairStore:
                 _, old = self._cache.popitem(last=False)
                 self._cached -= old.nbytes
         return s
+
+    def _resized(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h, w = mask.shape
+        size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return (small[:, :, None] if small.ndim == 2 else small,
+                cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST))
+
+    def set_scale(self, scale: float) -> None:
+        """Resize pairs by ``scale`` from now on; the scanned coordinates follow, the cache is emptied."""
+        if scale == self.scale:
+            return
+        ratio = scale / self.scale
+        self.scale = float(scale)
+        self._cache.clear()
+        self._cached = 0
+        for i, s in enumerate(self.summaries):
+            if s is None:
+                continue
+            h, w = (max(1, round(v * ratio)) for v in s.shape)
+            coords = {k: np.minimum((c * ratio).astype(np.int32), [h - 1, w - 1]).astype(np.int32)
+                      for k, c in s.coords.items()}
+            self.summaries[i] = MaskScan(counts=s.counts, coords=coords, shape=(h, w))
 
     # -- scanning
 

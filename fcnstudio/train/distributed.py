@@ -39,7 +39,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from .config import ConfigError
+from .config import ConfigError, available_cores
 from .predict import resolve_device
 
 __all__ = ["TIMEOUT", "Group", "PeerFailed", "PeerRefused", "is_peer_lost", "start"]
@@ -98,11 +98,7 @@ class Group:
 
     def threads(self) -> int:
         """Torch threads for this process: the cores shared by the processes on this machine."""
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            cores = os.cpu_count() or 1
-        return max(1, cores // max(1, self.local_world))
+        return max(1, available_cores() // max(1, self.local_world))
 
     # ------------------------------------------------------------------ collectives
 

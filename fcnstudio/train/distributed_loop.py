@@ -48,7 +48,6 @@ wait for it.
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,8 +116,9 @@ def run(t: Any) -> bool:
     share = len(g.part(t._batch_size))
     t._info("distributed", f"training in {g.world} processes ({g.backend}): each makes and trains on its share "
                            f"of the batch of {t._batch_size} ({share} crops in process {g.rank})")
-    clock = Cadence(t.config, t.step, time.monotonic())
-    stepper = TrainStep(g.wrap(t.model), t.optimizer, t.config.grad_clip, check_on_host=False)
+    clock = Cadence(t.config, t.step, t.clock(), t.clock)
+    stepper = TrainStep(g.wrap(t.model), t.optimizer, t.config.grad_clip, check_on_host=False,
+                        autocast=lambda: t.precision.autocast(t.device))
     losses = LossLog()
     stopped = False
     t.model.train()
@@ -130,7 +130,7 @@ def run(t: Any) -> bool:
         if agreed.step_event or agreed.evaluate:
             t._flush_losses(losses, clock, budget)
         if agreed.evaluate:
-            started = time.monotonic()
+            started = t.clock()
             t.dist.together(t._evaluate)  # an error in it (writing a checkpoint, say) reaches every process
             clock.evaluated(t.step, started, 0.0)
         if agreed.stop:
@@ -159,7 +159,7 @@ def _draw(t: Any) -> tuple[np.random.Generator, tuple | None, Exception | None]:
 
 def _agree(t: Any, clock: Cadence, held: Exception | None, batch: tuple | None) -> _Agreed:
     g: Group = t.dist
-    now = time.monotonic()
+    now = t.clock()
     main = g.is_main
     labelled = 0.0 if batch is None else labelled_weight(batch[1], t.ignore_index, t.loss_name, t.class_weights)
     v = g.agree([held is not None, t.control.stop_requested(), 0 if main else len(t.sampler.skipped), labelled,

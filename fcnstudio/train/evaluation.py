@@ -20,6 +20,7 @@ each process and merges the parts before making the event
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -31,6 +32,7 @@ from .data import PairStore, Sample
 from .errors import Stopped, UnreadableError
 from .events import EvalEvent, Preview
 from .metrics import MetricAccumulator
+from .precision import Precision
 from .predict import predict_probs
 from .preprocess import unit_to_model_input
 
@@ -56,6 +58,7 @@ class EvalPart:
     previews: list = field(default_factory=list)  # (image, Preview)
     image_spread: float = math.nan
     scored: int = 0
+    seconds: float = 0.0   # how long the scoring took (merged: the slowest part's)
 
     @classmethod
     def merged(cls, parts: Sequence["EvalPart"], order: Sequence[int]) -> "EvalPart":
@@ -68,6 +71,7 @@ class EvalPart:
             out.previews += p.previews
             out.image_spread = float(np.fmax(out.image_spread, p.image_spread))
             out.scored += p.scored
+            out.seconds = max(out.seconds, p.seconds)
         out.losses.sort(key=lambda t: rank.get(t[0], len(rank)))
         out.previews.sort(key=lambda t: rank.get(t[0], len(rank)))
         return out
@@ -76,9 +80,11 @@ class EvalPart:
 class Evaluator:
     """Scores a model on validation images of ``store``; see the module docstring."""
 
-    def __init__(self, store: PairStore, device: torch.device, crop_size: int, preview_size: int) -> None:
+    def __init__(self, store: PairStore, device: torch.device, crop_size: int, preview_size: int,
+                 precision: Precision = Precision(False, False)) -> None:
         self.store = store
         self.device = device
+        self.precision = precision
         self.tile = max(EVAL_TILE, int(crop_size))
         self.preview_size = int(preview_size)
         self.untrained_spread: tuple = ()
@@ -98,7 +104,8 @@ class Evaluator:
                 except UnreadableError:
                     continue  # the evaluation reports it
                 x = torch.from_numpy(unit_to_model_input(s.image, s.mean, s.std)).to(self.device)
-                prob = predict_probs(model, x, self.tile, stop=stop)
+                with self.precision.autocast(self.device):
+                    prob = predict_probs(model, x, self.tile, stop=stop)
                 if prob is None:
                     raise Stopped()
                 acc.update(prob.argmax(0).cpu().numpy(), s.mask, prob.cpu().numpy())
@@ -122,6 +129,7 @@ class Evaluator:
         """Score ``indices``; :meth:`event` makes the EvalEvent. ``keep_last``: an unreadable last image raises
         instead of being dropped (a process scoring only a share of the images drops it: others may be left)."""
         was_training = model.training
+        started = time.perf_counter()
         model.eval()
         part = EvalPart(MetricAccumulator(self.store.num_classes, self.store.ignore_index))
         left = len(indices)
@@ -140,13 +148,15 @@ class Evaluator:
         finally:
             if was_training:
                 model.train()
+        part.seconds = time.perf_counter() - started
         return part
 
     def _score_one(self, model: torch.nn.Module, loss_fn: Callable, i: int, s: Sample, preview: bool,
                    stop: Callable[[], bool], part: "EvalPart") -> None:
         num_classes, ignore = self.store.num_classes, self.store.ignore_index
         x = torch.from_numpy(unit_to_model_input(s.image, s.mean, s.std)).to(self.device)
-        prob = predict_probs(model, x, self.tile, stop=stop)
+        with self.precision.autocast(self.device):
+            prob = predict_probs(model, x, self.tile, stop=stop)
         if prob is None:
             raise Stopped()
         y = torch.from_numpy(s.mask.astype(np.int64)).to(self.device)
@@ -168,7 +178,7 @@ class Evaluator:
                          true_fraction=m.true_fraction, pred_fraction=m.pred_fraction,
                          max_fg_prob=part.acc.max_prob, previews=tuple(p for _, p in part.previews),
                          prob_spread=part.acc.prob_spread, image_spread=part.image_spread,
-                         untrained_spread=self.untrained_spread)
+                         untrained_spread=self.untrained_spread, seconds=part.seconds)
 
     def _preview(self, s: Sample, pred: np.ndarray, prob: np.ndarray) -> Preview:
         truth = np.minimum(s.mask, 255).astype(np.uint8)

@@ -187,6 +187,7 @@ class EvalEvent:
     prob_spread: tuple = ()
     image_spread: float = math.nan
     untrained_spread: tuple = ()
+    seconds: float = math.nan
 
     def __post_init__(self) -> None:
         names = ("iou", "dice", "true_fraction", "pred_fraction", "max_fg_prob")
@@ -198,6 +199,7 @@ class EvalEvent:
         object.__setattr__(self, "previews", tuple(self.previews))
         object.__setattr__(self, "prob_spread", _float_tuple(self.prob_spread, "prob_spread"))
         object.__setattr__(self, "image_spread", float(self.image_spread))
+        object.__setattr__(self, "seconds", float(self.seconds))
         object.__setattr__(self, "untrained_spread", _float_tuple(self.untrained_spread, "untrained_spread"))
         for name in ("prob_spread", "untrained_spread"):
             if getattr(self, name) and len(getattr(self, name)) != len(self.iou):
@@ -239,6 +241,7 @@ class EvalEvent:
             "untrained_spread": _nums(self.untrained_spread),
             "mean_iou": _num(self.mean_iou),
             "mean_fg_iou": _num(self.mean_fg_iou),
+            "seconds": _num(self.seconds),
             "previews": [p.to_json() for p in self.previews],
         }
 

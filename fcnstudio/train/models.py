@@ -1,14 +1,19 @@
-"""Small segmentation networks for CPU training: a U-Net and a plain FCN.
+"""Small segmentation networks for CPU training: a residual-encoder U-Net, a U-Net and a plain FCN.
 
-Both take ``N x in_channels x H x W`` float images of any H, W and return
+All take ``N x in_channels x H x W`` float images of any H, W and return
 ``N x num_classes x H x W`` logits. Inside, the input is padded (edge
-replication) to a multiple of ``2**depth`` and the output cropped back, so no
-size is rejected and every output pixel lines up with its input pixel.
+replication) to a multiple of the network's total down-sampling (``2**depth``;
+``2**(depth+1)`` for ``resunet``) and the output cropped back, so no size is
+rejected and every output pixel lines up with its input pixel.
+
+``resunet`` (:mod:`.resunet`, a ResNet-18-style encoder) is the default of
+new runs; ``unet`` was the default before and every checkpoint that names it
+still loads.
 
 Checkpoints are self-describing: ``model.model_config`` is a plain dict that
 :func:`build_model` turns back into the same architecture::
 
-    model = build_model({"arch": "unet", "in_channels": 1, "num_classes": 3})
+    model = build_model({"arch": "resunet", "in_channels": 1, "num_classes": 3})
     torch.save({"model_config": model.model_config, "model": model.state_dict()}, path)
     again = build_model(ckpt["model_config"]); again.load_state_dict(ckpt["model"])
 """
@@ -21,13 +26,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ARCHS", "DEFAULT_MODEL_CONFIG", "NORMS", "FCN", "UNet", "build_model"]
+from .resunet import ResUNet
 
-ARCHS = ("unet", "fcn")
+__all__ = ["ARCHS", "DEFAULT_MODEL_CONFIG", "NORMS", "FCN", "ResidualUNet", "UNet", "build_model"]
+
+ARCHS = ("resunet", "unet", "fcn")
 NORMS = ("batch", "group", "none")
 
 #: Every key a model config may hold, with its default. ``in_channels`` and
-#: ``num_classes`` come from the dataset and have no sensible default.
+#: ``num_classes`` come from the dataset and have no sensible default. The
+#: ``arch`` default stays ``unet``: a checkpoint written before ``resunet``
+#: existed holds a complete config, but a hand-written partial one meant a U-Net.
 DEFAULT_MODEL_CONFIG: dict[str, Any] = {
     "arch": "unet",
     "in_channels": None,
@@ -56,15 +65,19 @@ def _conv_block(cin: int, cout: int, norm: str) -> nn.Sequential:
 
 
 class _PadToMultiple(nn.Module):
-    """Base: pad H, W up to a multiple of ``2**depth``, run ``_forward``, crop back."""
+    """Base: pad H, W up to a multiple of :attr:`multiple`, run ``_forward``, crop back."""
 
     depth: int
+
+    @property
+    def multiple(self) -> int:
+        return 2 ** self.depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4:
             raise ValueError(f"expected an N x C x H x W tensor, got shape {tuple(x.shape)}")
         h, w = x.shape[-2:]
-        m = 2 ** self.depth
+        m = self.multiple
         ph, pw = (-h) % m, (-w) % m
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
@@ -136,6 +149,23 @@ class FCN(_PadToMultiple):
                              align_corners=False)
 
 
+class ResidualUNet(_PadToMultiple):
+    """:class:`~.resunet.ResUNet` (a stride-2 stem and ``depth`` residual stages) with the padding of the others."""
+
+    def __init__(self, in_channels: int, num_classes: int, base_width: int = 32,
+                 depth: int = 4, norm: str = "batch") -> None:
+        super().__init__()
+        self.depth = depth
+        self.body = ResUNet(in_channels, num_classes, base_width, depth, norm)
+
+    @property
+    def multiple(self) -> int:
+        return 2 ** (self.depth + 1)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
 #: Upper bounds for a model config: a small FCN for a desktop, and a crafted
 #: checkpoint must not make us allocate gigabytes before failing.
 MAX_CONFIG = {"in_channels": 16, "base_width": 256, "depth": 8, "num_classes": 4096}
@@ -169,7 +199,9 @@ def build_model(config: dict) -> nn.Module:
         _positive_int(cfg, key)
     _positive_int(cfg, "num_classes", 2)
     _positive_int(cfg, "depth", 0)
-    cls = UNet if cfg["arch"] == "unet" else FCN
+    if cfg["arch"] == "resunet" and not 1 <= cfg["depth"] <= 6:
+        raise ValueError(f"model config 'depth' must be from 1 to 6 for resunet, got {cfg['depth']!r}")
+    cls = {"resunet": ResidualUNet, "unet": UNet, "fcn": FCN}[cfg["arch"]]
     model = cls(cfg["in_channels"], cfg["num_classes"], base_width=cfg["base_width"],
                 depth=cfg["depth"], norm=cfg["norm"])
     model.model_config = dict(cfg)

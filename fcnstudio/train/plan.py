@@ -6,7 +6,9 @@ result) and refuses a dataset with error findings or fewer than two classes.
 :func:`plan_data` opens the :class:`~.data.PairStore` (grey/RGB as the
 resumed checkpoint says, else as most images are), scans every mask once, and
 splits by image (:func:`~.split.split_by_image`; a resumed run keeps its
-checkpoint's validation images). At most ``max_val_images`` validation
+checkpoint's validation images). It then sets the input scale
+(:mod:`.input_scale`: the config's number, a resumed checkpoint's, or chosen
+from a sample of the training masks). At most ``max_val_images`` validation
 images are scored at each evaluation: the preview images, then a seeded
 sample. Up to ``max_previews`` previews are chosen to show every class.
 """
@@ -27,6 +29,7 @@ from .config import TrainConfig
 from .crops import CropSampler
 from .data import PairStore
 from .errors import DataError, Stopped
+from .input_scale import ScaleChoice, choose_input_scale
 from .preflight import PreflightError, PreflightResult, describe_errors, preflight
 from .preprocess import channel_mode
 from .split import split_by_image
@@ -46,6 +49,7 @@ class DataPlan:
     preview_idx: list[int]   # ... of which these are shown
     steps_per_epoch: int
     notes: list[str] = field(default_factory=list)
+    scale: ScaleChoice = ScaleChoice(1.0, "full size")
 
 
 def checked_project(dataset: Dataset, project: Project | None, result: PreflightResult | None, cfg: TrainConfig,
@@ -89,6 +93,8 @@ def plan_data(dataset: Dataset, project: Project, cfg: TrainConfig, resume: dict
         train, val = _kept_split([p.stem for p in pairs], val_stems)
     else:
         train, val = split_by_image(len(pairs), cfg.val_fraction, cfg.seed, classes)
+    scale = input_scale(store, train, cfg, resume)
+    store.set_scale(scale.scale)
     if len(val) > cfg.max_val_images:
         keep = preview_indices(store, val, cfg.max_previews)
         rest = [i for i in np.random.default_rng(cfg.seed).permutation(val).tolist() if i not in keep]
@@ -99,7 +105,29 @@ def plan_data(dataset: Dataset, project: Project, cfg: TrainConfig, resume: dict
     notes = [f"{skipped} pair{'s' if skipped != 1 else ''} without image or mask left out"] if skipped else []
     return DataPlan(store=store, sampler=sampler, train_idx=train, val_idx=val, val_eval=val_eval,
                     preview_idx=preview_indices(store, val_eval, cfg.max_previews),
-                    steps_per_epoch=max(1, math.ceil(sampler.crops_per_epoch() / cfg.batch_size)), notes=notes)
+                    steps_per_epoch=max(1, math.ceil(sampler.crops_per_epoch() / cfg.batch_size)), notes=notes,
+                    scale=scale)
+
+
+#: Training masks read to choose the input scale (spread over the training images).
+SCALE_SAMPLE = 48
+
+
+def input_scale(store: PairStore, train: Sequence[int], cfg: TrainConfig, resume: dict | None) -> ScaleChoice:
+    """The config's scale, a resumed checkpoint's, else one chosen from a sample of the training masks."""
+    if resume is not None:
+        s = float(resume.get("input_scale") or 1.0)  # checkpoints from before input scales trained at full size
+        return ScaleChoice(s, f"{s:g}x, as the resumed checkpoint was trained")
+    if cfg.input_scale != "auto":
+        return ScaleChoice(float(cfg.input_scale), f"{float(cfg.input_scale):g}x, as set")
+    picks = np.linspace(0, len(train) - 1, min(SCALE_SAMPLE, len(train))).round().astype(int)
+    masks = []
+    for j in sorted(set(picks.tolist())):
+        try:
+            masks.append(store.read_mask(train[j]))
+        except DataError:
+            continue  # an unreadable mask is reported when it is loaded
+    return choose_input_scale(masks, store.num_classes)
 
 
 def _kept_split(stems: Sequence[str], val_stems: Sequence[str]) -> tuple[list[int], list[int]]:

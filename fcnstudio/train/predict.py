@@ -6,9 +6,13 @@
 
 The image goes through exactly what training did (:func:`fcnstudio.train.preprocess.image_to_model_input`:
 grey/RGB as the checkpoint's ``channels``, unit scale,
-per-image z-score). Images up to ``tile`` pixels a side go through the network
-whole (it pads to a multiple of ``2**depth`` itself); larger ones are cut into
-overlapping ``tile``-sized windows whose softmax outputs are averaged.
+per-image z-score), resized by the checkpoint's ``input_scale`` when it was
+trained at a reduced scale; the probabilities are resized back (bilinear), so
+the answer is always at the image's full size. Images up to ``tile`` pixels a
+side go through the network whole (it pads to a multiple of its down-sampling
+itself); larger ones are cut into overlapping ``tile``-sized windows whose
+softmax outputs are averaged. The forward pass runs in bf16 where the
+processor computes it natively (:mod:`.precision`).
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..core.io import IMAGE_SUFFIXES, ImageReadError, read_image, write_mask
-from .amp import autocast
 from .checkpoint import CheckpointError, check_model, load_checkpoint, one_line, validate_checkpoint
-from .preprocess import image_to_model_input
 from .models import build_model
+from .precision import Precision, native_bf16
+from .preprocess import image_to_model_input
 
 __all__ = ["Predictor", "PredictResult", "collect_images", "predict_paths", "predict_probs", "resolve_device"]
 
@@ -64,9 +70,7 @@ def predict_probs(model: torch.nn.Module, x: torch.Tensor, tile: int = DEFAULT_T
         x = x[None]
     _, _, h, w = x.shape
     if h <= tile and w <= tile:
-        with autocast(x.device):  # bfloat16 on a GPU that has it (.amp); softmax in float32
-            out = model(x)
-        return out.float().softmax(1)[0]
+        return model(x).float().softmax(1)[0]
     stride = max(1, tile - overlap)
     acc = None
     count = torch.zeros((1, h, w), device=x.device)
@@ -75,9 +79,7 @@ def predict_probs(model: torch.nn.Module, x: torch.Tensor, tile: int = DEFAULT_T
             if stop is not None and stop():
                 return None
             patch = x[:, :, y:y + tile, x0:x0 + tile]
-            with autocast(x.device):
-                out = model(patch)
-            p = out.float().softmax(1)[0]
+            p = model(patch).float().softmax(1)[0]
             if acc is None:
                 acc = torch.zeros((p.shape[0], h, w), device=x.device)
             acc[:, y:y + tile, x0:x0 + tile] += p
@@ -104,6 +106,10 @@ class Predictor:
         self.colors = [tuple(int(v) for v in c) for c in ckpt.get("colors") or []]
         self.channels = ckpt.get("channels") or ("grey" if ckpt["model_config"].get("in_channels") == 1 else "rgb")
         self.tile = int(tile)
+        scale = ckpt.get("input_scale")
+        self.input_scale = float(scale) if isinstance(scale, (int, float)) and 0 < scale <= 1 else 1.0
+        self.precision = Precision(native_bf16(self.device), self.device.type == "cpu")
+        self.precision.prepare(self.model)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str = "auto", tile: int = DEFAULT_TILE) -> "Predictor":
@@ -115,9 +121,17 @@ class Predictor:
         return len(self.class_names)
 
     def predict(self, raw: np.ndarray, name: str = "image") -> tuple[np.ndarray, np.ndarray]:
-        """``(classes HxW uint8/uint16, prob KxHxW float32)`` for a raw decoded image."""
-        x = torch.from_numpy(image_to_model_input(raw, self.channels, name)).to(self.device)
-        prob = predict_probs(self.model, x, self.tile)
+        """``(classes HxW uint8/uint16, prob KxHxW float32)`` for a raw decoded image, at its full size."""
+        x = image_to_model_input(raw, self.channels, name)
+        h, w = x.shape[1:]
+        if self.input_scale != 1.0:
+            size = (max(1, round(w * self.input_scale)), max(1, round(h * self.input_scale)))
+            x = cv2.resize(x.transpose(1, 2, 0), size, interpolation=cv2.INTER_AREA)
+            x = np.ascontiguousarray((x[:, :, None] if x.ndim == 2 else x).transpose(2, 0, 1))
+        with self.precision.autocast(self.device):
+            prob = predict_probs(self.model, torch.from_numpy(x).to(self.device), self.tile)
+        if prob.shape[1:] != (h, w):
+            prob = F.interpolate(prob[None], size=(h, w), mode="bilinear", align_corners=False)[0]
         classes = prob.argmax(0).cpu().numpy()
         dtype = np.uint8 if self.num_classes <= 256 else np.uint16
         return classes.astype(dtype), prob.cpu().numpy()

@@ -19,12 +19,12 @@ weights only by AdamW's momentum and decay, and the logged loss is NaN.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Callable
 
 import torch
 
-from .amp import autocast
 from .errors import Stopped
 
 __all__ = ["LossLog", "TrainStep", "add_stop_hooks", "is_out_of_memory"]
@@ -34,12 +34,15 @@ class TrainStep:
     """Forward, loss, backward, gradient clipping and the optimiser step of one batch.
 
     ``check_on_host``: read the loss and the gradient norm to the host each step (free on the CPU);
-    else keep them on the device (see the module docstring).
+    else keep them on the device (see the module docstring). ``autocast``: the context the forward pass runs
+    in (:meth:`~.precision.Precision.autocast`); the loss is computed in float32 on its output.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, grad_clip: float | None,
-                 check_on_host: bool) -> None:
+                 check_on_host: bool, autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+                 ) -> None:
         self.model = model
+        self.autocast = autocast
         self.optimizer = optimizer
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.max_norm = grad_clip or math.inf
@@ -47,7 +50,7 @@ class TrainStep:
 
     def __call__(self, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, bool | None]:
         """The detached loss (NaN when the step was not taken) and whether it was finite (None: not read)."""
-        with autocast(x.device):  # bfloat16 on a GPU that has it (.amp); the loss in float32
+        with self.autocast():
             out = self.model(x)
         loss = loss_fn(out.float(), y)
         if self.check_on_host:

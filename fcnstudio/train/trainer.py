@@ -57,8 +57,7 @@ import torch
 
 from ..core.dataset import Dataset, DatasetError, open_dataset
 from ..core.project import LabelError, Project, ProjectError
-from . import build, distributed_loop, events, run_folder
-from .amp import enabled as autocast_enabled
+from . import build, distributed_loop, events, precision, run_folder
 from .cadence import Cadence, budget_spent, budget_steps, eta, lr_at
 from .checkpoint import CheckpointError, one_line
 from .control import RunControl
@@ -91,15 +90,18 @@ class Trainer:
     as a signal), ``project`` (default: the dataset's fcnstudio.json, else
     settings inferred by the checker), ``check_result`` (a
     :class:`~.preflight.PreflightResult` the caller already has: the
-    pre-flight reuses it instead of checking again), ``dist`` (the
-    :class:`~.distributed.Group` of a run under torchrun: this process trains
-    on its share of each batch, :mod:`.distributed_loop`).
+    pre-flight reuses it instead of checking again), ``clock`` (the monotonic
+    seconds the budget and the cadence read; tests pass a clock of their own),
+    ``dist`` (the :class:`~.distributed.Group` of a run under torchrun: this
+    process trains on its share of each batch, :mod:`.distributed_loop`).
     """
 
     def __init__(self, dataset: Dataset | str | os.PathLike, config: TrainConfig | None = None,
                  callback: Callable[[Any], None] | None = None, *, project: Project | None = None,
-                 check_result: PreflightResult | None = None, dist: Group | None = None) -> None:
+                 check_result: PreflightResult | None = None, clock: Callable[[], float] = time.monotonic,
+                 dist: Group | None = None) -> None:
         self.config = config if config is not None else TrainConfig()
+        self.clock = clock
         self.config.validate()
         self._dataset_arg = dataset
         self.callback = callback
@@ -165,10 +167,10 @@ class Trainer:
 
     def _throttled(self, code: str, what: str, every_s: float = 1.0) -> Callable[[int, int], None]:
         """A progress(done, total) that emits an InfoEvent at most every ``every_s`` seconds."""
-        last = [time.monotonic()]
+        last = [self.clock()]
 
         def progress(done: int, total: int) -> None:
-            now = time.monotonic()
+            now = self.clock()
             if now - last[0] >= every_s:
                 last[0] = now
                 self._info(code, f"{what}: {done} of {total}")
@@ -220,6 +222,7 @@ class Trainer:
         self.store, self.sampler, self.steps_per_epoch = plan.store, plan.sampler, plan.steps_per_epoch
         self.train_idx, self.val_idx = plan.train_idx, plan.val_idx
         self.val_eval, self.preview_idx = plan.val_eval, plan.preview_idx
+        self.input_scale = plan.scale
         self.ignore_index = self.store.ignore_index
         self.num_classes = project.num_classes
         self._build()
@@ -232,13 +235,15 @@ class Trainer:
         self.seed_used, self.rng = build.seeded(cfg.seed)
         self.model = build.build_network(cfg, self.resume_ckpt, self.store.in_channels, self.num_classes,
                                          self.device)
+        self.precision = precision.choose(cfg.precision, cfg.channels_last, self.model, self.store.in_channels,
+                                          self.device)
         self.class_weights = build.resolve_weights(cfg.class_weights, cfg.loss, self.num_classes, self._auto_weights)
         self.loss_name = cfg.loss
         self.loss_fn = build.build_loss(self.loss_name, self.num_classes, self.ignore_index, self.class_weights,
                                         self.device)
         self.base_lr = cfg.lr
         self.optimizer = build.build_optimizer(self.model, cfg)
-        self.evaluator = Evaluator(self.store, self.device, cfg.crop_size, cfg.preview_size)
+        self.evaluator = Evaluator(self.store, self.device, cfg.crop_size, cfg.preview_size, self.precision)
         self.monitor = build.make_monitor(self.project, self.check_result, self.loss_name, cfg.lr,
                                           self.class_weights, fresh_network=self.resume_ckpt is None)
         self.step = 0
@@ -265,8 +270,7 @@ class Trainer:
             return err
         prev_threads = torch.get_num_threads()
         try:
-            threads = self.dist.threads() if self.dist is not None else build.default_threads()
-            torch.set_num_threads(self.config.num_threads or threads)
+            torch.set_num_threads(self.config.num_threads or build.default_threads())
             try:
                 if not self.prepared:
                     self.prepare()
@@ -351,8 +355,8 @@ class Trainer:
 
     def _announce(self, budget: int | None) -> None:
         cfg = self.config
-        amp = " (bfloat16 autocast)" if autocast_enabled(self.device) else ""
-        self._info("device", f"training on {self.device}{amp} with {torch.get_num_threads()} threads")
+        self._info("device", f"training on {self.device} with {torch.get_num_threads()} threads")
+        self._info("setup", build.describe_setup(self))
         note = "; ".join(self.data_notes)
         self._info("data", f"{len(self.train_idx)} training / {len(self.val_idx)} validation images, "
                            f"{self.num_classes} classes, crops {cfg.crop_size} px, batch {cfg.batch_size}, "
@@ -368,9 +372,10 @@ class Trainer:
         """The training loop; returns True when it ended by stop()."""
         budget = budget_steps(self.config, self.steps_per_epoch)
         self._announce(budget)
-        clock = Cadence(self.config, self.step, time.monotonic())
+        clock = Cadence(self.config, self.step, self.clock(), self.clock)
         stepper = TrainStep(self.model, self.optimizer, self.config.grad_clip,
-                            check_on_host=self.device.type == "cpu")
+                            check_on_host=self.device.type == "cpu",
+                            autocast=lambda: self.precision.autocast(self.device))
         losses = LossLog()
         stopped = False
         self.model.train()
@@ -436,12 +441,12 @@ class Trainer:
 
     def _keep_cadence(self, losses: LossLog, budget: int | None, clock: Cadence) -> None:
         """A step event when one is due (or the budget is spent); an evaluation when one is due."""
-        now = time.monotonic()
+        now = self.clock()
         if clock.step_event_due(self.step, now) or budget_spent(self.config, self.step, budget, clock.elapsed(now)):
             self._flush_losses(losses, clock, budget)
-        if clock.eval_due(self.step, time.monotonic()):
+        if clock.eval_due(self.step, self.clock()):
             self._flush_losses(losses, clock, budget)  # the losses before the evaluation first
-            started = time.monotonic()
+            started = self.clock()
             self._eval_held_s = 0.0
             self._evaluate()
             clock.evaluated(self.step, started, self._eval_held_s)
@@ -451,7 +456,7 @@ class Trainer:
         if not losses.pending:
             return
         read = losses.read()
-        now = time.monotonic()
+        now = self.clock()
         warnings: list[WarningEvent] = []
         for s, v in read:
             warnings += self.monitor.on_step(s, v)

@@ -38,7 +38,7 @@ def toy_dataset(root, n=4, size=48, seed=0, classes=("background", "disc", "dot"
 
 
 def tiny(**kw):
-    base = dict(width=4, depth=2, crop_size=32, batch_size=4, num_threads=1, max_steps=20,
+    base = dict(arch="unet", width=4, depth=2, crop_size=32, batch_size=4, num_threads=1, max_steps=20,
                 eval_every_steps=10, eval_every_s=60.0, step_event_every=1, warmup_steps=3, preflight=False)
     base.update(kw)
     return TrainConfig(**base)
