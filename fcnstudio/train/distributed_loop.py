@@ -27,12 +27,12 @@ each process's loss is scaled by its share of the batch's labelled pixels
 gradients is the gradient of the whole batch's loss — and when
 normalisation does not mix the samples of a batch (``norm`` ``group`` or
 ``none``; batch norm too on CUDA, as SyncBatchNorm). Equal up to float
-rounding: convolutions of 4 images and of 2 add in different orders, and
-training amplifies that rounding as it amplifies any (after 30 steps on the
-bundled sample a few percent of the weights differ by more than 1e-4, as
-they do between one process and itself started from weights nudged by
-1e-7), while the loss curves stay equal (``bench/ddp.py``). What does not
-hold: the Dice terms (``dice``, ``dice+ce``) sum over the batch before
+rounding: convolutions of 4 images and of 2 add in different orders (2
+steps on the bundled sample: 3e-7), and training amplifies that rounding as
+it amplifies any (after 30 steps weights differ by up to 1e-2, as they do
+between one process and itself started from weights nudged by 1e-7), while
+the loss curves stay together (``bench/ddp.py``). What does not hold: the
+Dice terms (``dice``, ``dice+ce``) sum over the batch before
 they divide, so the mean of two halves' Dice is not the whole batch's; and
 batch norm on the CPU normalises each share by its own statistics. Those
 runs learn alike without equal digits. A non-finite loss zeroes the
