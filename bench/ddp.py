@@ -18,7 +18,7 @@ Rows (``run() -> list[dict]``):
   error into a sign flip of a whole step).
 - ``ddp_2proc_vs_1proc_grad_rel_maxdiff``: the same runs' AdamW first moments
   (the average of those steps' gradients): the largest difference, relative
-  to the largest moment of its tensor. Target <= :data:`GRAD_TARGET`; without
+  to the largest moment. Target <= :data:`GRAD_TARGET`; without
   the loss scaling about 1e-2.
 - ``ddp_2proc_vs_1proc_val_loss_rel_maxdiff``: for reference, the largest
   relative difference of the validation losses over :data:`CURVE_STEPS`
@@ -85,12 +85,12 @@ def _weight_diffs(a: Path, b: Path) -> tuple[float, int]:
 
 
 def _moments_rel_diff(a: Path, b: Path) -> float:
-    """The largest difference of the AdamW first moments, relative to the largest moment of each tensor."""
+    """The largest difference of the AdamW first moments, relative to the largest moment."""
     from fcnstudio.train.checkpoint import load_checkpoint
 
     sa, sb = load_checkpoint(a)["optimizer"]["state"], load_checkpoint(b)["optimizer"]["state"]
-    return max(float((sa[k]["exp_avg"].double() - sb[k]["exp_avg"].double()).abs().max()
-                     / sa[k]["exp_avg"].double().abs().max().clamp_min(1e-30)) for k in sa)
+    diff = max(float((sa[k]["exp_avg"].double() - sb[k]["exp_avg"].double()).abs().max()) for k in sa)
+    return diff / max(float(sa[k]["exp_avg"].double().abs().max()) for k in sa)
 
 
 def _nudged_run_diffs(data: Path, out: Path, reference: Path) -> tuple[float, int]:

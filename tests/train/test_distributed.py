@@ -37,7 +37,7 @@ ARGS = ["--json-log", "--loss", "ce", "--norm", "group", "--model", "unet", "--w
         "--crop", "32", "--input-scale", "1", "--precision", "fp32", "--batch", "4", "--seed", "3", "--skip-check"]
 #: after 2 steps: measured at most 3e-7 (seeds 0-4); without the loss scaling 2e-3
 WEIGHTS_TOL = 1e-5
-#: AdamW's first moments (the average gradient), relative: measured at most 3e-6; without the scaling 8e-2
+#: AdamW's first moments (the average gradient), relative: measured at most 3e-6; without the scaling 7e-3
 MOMENTS_TOL = 1e-4
 RUN_FILES = {"config.json", "events.jsonl", "best.pt", "last.pt"}
 
@@ -94,11 +94,12 @@ def max_weight_diff(a, b):
 
 
 def max_moment_rel_diff(a, b):
-    """AdamW's first moments (the steps' average gradient): the largest difference relative to its tensor's."""
+    """AdamW's first moments (the steps' average gradient): the largest difference, relative to the largest
+    moment (of any weight: a tensor whose gradient is near 0 would make its own ratio rounding noise)."""
     sa, sb = load_checkpoint(a)["optimizer"]["state"], load_checkpoint(b)["optimizer"]["state"]
     assert sa.keys() == sb.keys() and sa
-    return max(float((sa[k]["exp_avg"].double() - sb[k]["exp_avg"].double()).abs().max()
-                     / sa[k]["exp_avg"].double().abs().max()) for k in sa)
+    diff = max(float((sa[k]["exp_avg"].double() - sb[k]["exp_avg"].double()).abs().max()) for k in sa)
+    return diff / max(float(sa[k]["exp_avg"].double().abs().max()) for k in sa)
 
 
 def test_two_processes_train_the_weights_of_one_process_with_the_same_global_batch(tmp_path):
@@ -218,7 +219,9 @@ def test_a_stop_in_one_process_stops_both_and_the_run_resumes_like_one_process(t
     assert json.loads((tmp_path / "two" / "config.json").read_text())["start_step"] == stopped_at
     assert max_weight_diff(two_pt, one_pt) <= WEIGHTS_TOL
     assert max_moment_rel_diff(two_pt, one_pt) <= MOMENTS_TOL
-    assert max_weight_diff(two_pt, out / "last.pt") > 3 * WEIGHTS_TOL   # they trained (lr near its end: ~1e-4)
+    # the two steps did train: their gradients moved the moments (the weights move little, the lr being at
+    # the end of its decay)
+    assert max_moment_rel_diff(two_pt, out / "last.pt") > 100 * MOMENTS_TOL
 
 
 # ---------------------------------------------------------------------------- the parts, in one process
