@@ -38,6 +38,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "training": ("training", "training_cli"),
     "reliability": ("reliability", "training_soak"),
     "runs": ("runs",),
+    "quality": ("quality",),
     "distributed": ("ddp",),
 }
 
