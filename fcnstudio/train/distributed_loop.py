@@ -186,12 +186,13 @@ def _step(t: Any, stepper: TrainStep, losses: LossLog, batch: tuple, agreed: _Ag
     images, masks = batch
     x = torch.from_numpy(images).to(t.device, non_blocking=True)
     y = torch.from_numpy(masks).to(t.device, non_blocking=True)
-    loss_fn = t.loss_fn
-    if agreed.labelled > 0:  # a pixel mean: this share's part of the whole batch's mean (module docstring)
-        scale = t.dist.world * labelled_weight(masks, t.ignore_index, t.loss_name, t.class_weights) / agreed.labelled
+    # a pixel mean: this share's part of the whole batch's mean (module docstring); other losses: as they are
+    scale = t.dist.world * labelled_weight(masks, t.ignore_index, t.loss_name, t.class_weights) / agreed.labelled \
+        if agreed.labelled > 0 else 1.0
 
-        def loss_fn(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-            return t.loss_fn(out, target) * scale
+    def loss_fn(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = t.loss_fn(out, target)
+        return loss * scale if scale != 1.0 else loss
     try:
         loss, _ = stepper(loss_fn, x, y)
         loss = t.dist.all_mean(loss)  # the whole batch's loss
