@@ -49,7 +49,7 @@ import os
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -86,18 +86,23 @@ class Trainer:
     as a signal), ``project`` (default: the dataset's fcnstudio.json, else
     settings inferred by the checker), ``check_result`` (a
     :class:`~.preflight.PreflightResult` the caller already has: the
-    pre-flight reuses it instead of checking again).
+    pre-flight reuses it instead of checking again), ``split`` (``(train_stems,
+    val_stems)``: train on exactly these pairs and validate on those, instead
+    of the seeded split; pairs in neither list are not used — the review's
+    folds hold their images out this way).
     """
 
     def __init__(self, dataset: Dataset | str | os.PathLike, config: TrainConfig | None = None,
                  callback: Callable[[Any], None] | None = None, *, project: Project | None = None,
-                 check_result: PreflightResult | None = None) -> None:
+                 check_result: PreflightResult | None = None,
+                 split: tuple[Sequence[str], Sequence[str]] | None = None) -> None:
         self.config = config if config is not None else TrainConfig()
         self.config.validate()
         self._dataset_arg = dataset
         self.callback = callback
         self.project = project
         self.check_result = check_result
+        self.split = (tuple(split[0]), tuple(split[1])) if split is not None else None
         self.control = RunControl()
         self._eval_held_s = 0.0  # time an evaluation spent paused (taken off the budget)
         self.state = "idle"
@@ -185,7 +190,7 @@ class Trainer:
         self.project = project
         self.resume_ckpt = build.read_resume(cfg, project)  # it decides channels, classes and the split
         plan = plan_data(self.dataset, project, cfg, self.resume_ckpt, stop=self.control.stop_requested,
-                         progress=self._throttled("scan", "reading masks"))
+                         progress=self._throttled("scan", "reading masks"), split=self.split)
         self.store, self.sampler, self.steps_per_epoch = plan.store, plan.sampler, plan.steps_per_epoch
         self.train_idx, self.val_idx = plan.train_idx, plan.val_idx
         self.val_eval, self.preview_idx = plan.val_eval, plan.preview_idx
