@@ -28,7 +28,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["DEFAULT_LOSS", "DEVICES", "LOSS_NAMES", "MAX_LR", "TrainConfig", "ConfigError"]
+__all__ = ["DEFAULT_LOSS", "DEVICES", "LOSS_NAMES", "MAX_LR", "REVIEW_FOLDS", "REVIEW_MINUTES_PER_FOLD", "TrainConfig",
+           "ConfigError"]
 
 #: The losses :func:`fcnstudio.train.losses.make_loss` builds. Kept here, in a module without torch,
 #: so that the CLI and the window list them without importing torch.
@@ -39,6 +40,11 @@ DEVICES = ("auto", "cpu", "cuda")
 #: an absurd lr is the user's to try, and the monitor says what it does
 #: (loss-nan / loss-diverging with a lower lr suggested) instead of a refusal.
 MAX_LR = 1e4
+#: The label review (``fcnstudio review``, :mod:`fcnstudio.train.review`): fold models, and training minutes
+#: per fold — 3 folds of ~100 images of ~480x360 px, predictions included, fit in 15 minutes on 2 CPU cores
+#: (measured; README, "Review").
+REVIEW_FOLDS = 3
+REVIEW_MINUTES_PER_FOLD = 4.0
 
 
 class ConfigError(ValueError):

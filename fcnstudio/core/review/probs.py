@@ -41,7 +41,8 @@ def probs_path(review_dir: str | os.PathLike, stem: str) -> Path:
 
 
 def write_probs(path: str | os.PathLike, probs: np.ndarray, classes: Sequence[str]) -> None:
-    """Write ``probs`` (H x W x C, any float dtype; stored as float16) and the class names, atomically."""
+    """Write ``probs`` (H x W x C, any float dtype; stored as float16) and the class names, atomically
+    (the folder is made when missing)."""
     probs = np.asarray(probs)
     if probs.ndim != 3 or probs.shape[2] != len(classes):
         raise ValueError(f"probs must be H x W x C with C = {len(classes)} classes, got shape {probs.shape}")
@@ -50,6 +51,7 @@ def write_probs(path: str | os.PathLike, probs: np.ndarray, classes: Sequence[st
     buf = io.BytesIO()
     np.savez_compressed(buf, probs=np.ascontiguousarray(probs, dtype=np.float16),
                         classes=np.array([str(c) for c in classes], dtype=np.str_))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buf.getvalue())
 
 

@@ -37,7 +37,9 @@ def verdict(folds: Sequence[FoldQuality]) -> tuple[bool, str]:
     if not ranked:
         why = "; ".join(f"fold {q.fold}: " + (f"the run failed ({q.error})" if q.error else
                                                f"the model collapsed ({', '.join(q.collapse)})") for q in folds)
-        return False, f"no fold model can be used ({why}): the model is too weak to find label errors: {WEAK_ADVICE}."
+        return False, (f"the model is too weak to find label errors: no fold model can be used ({why}); "
+                       "`fcnstudio train` on this dataset shows the training monitor's diagnosis and fixes, "
+                       f"or {WEAK_ADVICE}.")
     weak = [q for q in ranked if not (q.mean_iou >= MIN_MEAN_IOU and q.pixel_accuracy >= MIN_PIXEL_ACCURACY)]
     if not weak:
         return True, ""
