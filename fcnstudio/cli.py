@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--name", default=None, help="dataset name (default: the dataset folder's name)")
     e.add_argument("--workers", type=int, default=None, help="worker processes for the check (default: all cores)")
     e.add_argument("--no-progress", action="store_true", help="no progress bars on the terminal")
-    r = sub.add_parser("review", help="find the masks most likely wrong: train K fold models, rank what they disagree with")
+
+    r = sub.add_parser("review", help="rank the masks most likely wrong (K fold models, what they disagree with)")
     r.add_argument("dataset", help="dataset folder")
     r.add_argument("--folds", type=int, default=REVIEW_FOLDS, help=f"fold models to train (default {REVIEW_FOLDS})")
     r.add_argument("--minutes-per-fold", type=float, default=None,

@@ -81,3 +81,21 @@ def test_ctrl_c_cancels_cleanly_and_keeps_nothing(tmp_path):
     assert proc.returncode == 130, err.decode()
     assert b"cancelled; nothing was kept" in err and out == b""
     assert list(reviews_dir(data).iterdir()) == []
+
+
+def test_the_progress_bar_on_a_terminal_redraws_one_line_with_the_fold_and_eta():
+    import io
+
+    from fcnstudio.commands.review import ReviewBar
+    from fcnstudio.train.review import ReviewProgress
+
+    out = io.StringIO()
+    bar = ReviewBar(out, tty=True)
+    bar(ReviewProgress(1, 3, "train", 30, 240, eta_s=725.0))
+    bar(ReviewProgress(2, 3, "predict", 5, 33, eta_s=61.0))
+    text = out.getvalue()
+    assert "\n" not in text and text.count("\r") == 2
+    assert "fold 1/3 train" in text and "0:30/4:00" in text and "ETA 12:05" in text
+    assert "fold 2/3 predict" in text and "5/33" in text and "ETA 1:01" in text
+    bar.close()
+    assert out.getvalue().endswith("\r")

@@ -98,14 +98,16 @@ def run(args) -> int:
     from ..train.review import review_config, run_review
     from ..train.trainer import REFUSALS
 
+    if args.top < 0:
+        raise UsageError(f"--top must be 0 or more, got {args.top}")
     minutes = args.minutes_per_fold
     if minutes is None and args.steps_per_fold is None:
         minutes = REVIEW_MINUTES_PER_FOLD
     try:
         review_config(None, minutes, args.steps_per_fold)
     except ConfigError as exc:
-        raise UsageError(str(exc).replace("max_minutes", "--minutes-per-fold").replace("max_steps", "--steps-per-fold")) \
-            from None
+        message = str(exc).replace("max_minutes", "--minutes-per-fold").replace("max_steps", "--steps-per-fold")
+        raise UsageError(message) from None
     stopping = threading.Event()
     bar = ReviewBar() if not args.no_progress else None
 

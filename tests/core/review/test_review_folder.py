@@ -29,7 +29,8 @@ def review(n_images=3):
     images = tuple(
         ImageReview(mask=f"masks/im{i}.png", image=f"images/im{i}.png", stem=f"im{i}", fold=1 + i % 2,
                     score=1.0 - i / (n_images + 1), softmin=0.5,
-                    regions=(region((10, 10, 20, 20), 0.9 - i / (2 * n_images + 2)), region((50, 5, 4, 30), 0.2, "border")),
+                    regions=(region((10, 10, 20, 20), 0.9 - i / (2 * n_images + 2)),
+                             region((50, 5, 4, 30), 0.2, "border")),
                     features={"mean_self_confidence": 0.9}, probs=f"probs/im{i}.npz")
         for i in range(n_images))
     folds = (FoldQuality(fold=1, images=2, mean_iou=0.8, mean_fg_iou=0.7, pixel_accuracy=0.95, iou=(0.9, math.nan),
