@@ -11,9 +11,9 @@ import importlib
 import sys
 
 from . import __version__
-from .train.config import ARCH_WIDTHS, LOSS_NAMES, PRECISIONS, TrainConfig
+from .train.config import ARCH_WIDTHS, LOSS_NAMES, PRECISIONS, REVIEW_FOLDS, REVIEW_MINUTES_PER_FOLD, TrainConfig
 
-COMMANDS = ("gui", "check", "fix", "train", "predict", "export")
+COMMANDS = ("gui", "check", "fix", "train", "predict", "export", "review")
 
 
 class UsageError(Exception):
@@ -92,6 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--name", default=None, help="dataset name (default: the dataset folder's name)")
     e.add_argument("--workers", type=int, default=None, help="worker processes for the check (default: all cores)")
     e.add_argument("--no-progress", action="store_true", help="no progress bars on the terminal")
+
+    r = sub.add_parser("review", help="rank the masks most likely wrong (K fold models, what they disagree with)")
+    r.add_argument("dataset", help="dataset folder")
+    r.add_argument("--folds", type=int, default=REVIEW_FOLDS, help=f"fold models to train (default {REVIEW_FOLDS})")
+    r.add_argument("--minutes-per-fold", type=float, default=None,
+                   help=f"training minutes per fold (default {REVIEW_MINUTES_PER_FOLD:g}; with only --steps-per-fold: "
+                        "no time limit)")
+    r.add_argument("--steps-per-fold", type=int, default=None,
+                   help=f"training steps per fold (default {d.max_steps}, or the time limit first; steps only: "
+                        "a reproducible review)")
+    r.add_argument("--json", action="store_true", help="print the review as one JSON object")
+    r.add_argument("--top", type=int, default=20, help="masks listed in the report (default 20)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return parser
 
 

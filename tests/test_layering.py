@@ -12,8 +12,15 @@ def _modules_after(stmt):
 
 
 def _package_modules(package):
+    """Every module of ``fcnstudio.<package>``, its subpackages' included (core.checker, core.review …)."""
     folder = pathlib.Path(__file__).resolve().parent.parent / "fcnstudio" / package
-    return [f"fcnstudio.{package}.{p.stem}" for p in sorted(folder.glob("*.py")) if p.stem != "__init__"]
+    names = []
+    for p in sorted(folder.rglob("*.py")):
+        parts = p.relative_to(folder).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if parts:
+            names.append(".".join(("fcnstudio", package, *parts)))
+    return names
 
 
 def test_core_imports_neither_torch_nor_qt():

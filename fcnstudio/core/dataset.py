@@ -109,11 +109,12 @@ def _list_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
             continue
         if os.path.splitext(e.name)[1].lower() in suffixes:
             files.append(Path(e.path))
-    files.sort(key=lambda p: _natural_key(p.name))
+    files.sort(key=lambda p: natural_key(p.name))
     return files
 
 
-def _natural_key(name: str):
+def natural_key(name: str):
+    """Sort key that puts ``img2`` before ``img10`` (the order pairs are listed in)."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
@@ -198,7 +199,7 @@ def open_dataset(root: str | os.PathLike) -> Dataset:
         # (or, without the lists, those with a mask) belong to this dataset.
         listed = _voc_segmentation_stems(root)
         stem_set = (listed & stem_set) | set(mask_by_stem) if listed else set(mask_by_stem)
-    stems = sorted(stem_set, key=_natural_key)
+    stems = sorted(stem_set, key=natural_key)
     pairs = tuple(Pair(s, by_stem.get(s), mask_by_stem.get(s)) for s in stems)
     if not pairs:
         raise DatasetError(f"{root}: found no images in {image_dir.name}/ ({layout} layout)")

@@ -30,8 +30,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["RUNNING_S", "Curves", "RunList", "RunSummary", "list_runs", "read_curves", "read_run", "runs_dir"]
+__all__ = ["COLLAPSE_CODES", "RUNNING_S", "Curves", "RunList", "RunSummary", "list_runs", "read_curves", "read_run",
+           "runs_dir", "standing_collapse"]
 
+#: The monitor's collapse warnings (fcnstudio.train.monitor.COLLAPSE_CODES; a test keeps the two equal).
+COLLAPSE_CODES = ("collapse-background", "collapse-single-class", "class-never-predicted")
 #: a run without a last event whose log changed this recently is taken as running
 RUNNING_S = 120.0
 _STEP_PREFIX = '{"event":"step",'
@@ -225,3 +228,25 @@ def read_curves(path: Path) -> Curves:
             c.val_loss.append(_f(ev.get("val_loss")))
             c.iou.append([_f(x) for x in ev.get("iou") or []])
     return c
+
+
+def standing_collapse(events) -> tuple:
+    """The collapse warnings still standing after ``events`` (event dicts, as in events.jsonl), oldest first.
+
+    A warning stands from its ``warning`` event until a ``collapse-recovered``
+    info event clears it (``clears`` = its code; a ``class-never-predicted``
+    warning only for the classes that came back). Returns ``(code, classes)`` pairs.
+    """
+    active: list[tuple[str, tuple]] = []
+    for ev in events:
+        if not isinstance(ev, dict):
+            continue
+        code = ev.get("code")
+        if ev.get("event") == "warning" and code in COLLAPSE_CODES:
+            active.append((code, tuple(int(c) for c in ev.get("classes") or ())))
+        elif ev.get("event") == "info" and code == "collapse-recovered":
+            back = {int(c) for c in ev.get("classes") or ()}
+            cleared = ev.get("clears")
+            active = [(c, k) for c, k in active
+                      if not (c == cleared and (c != "class-never-predicted" or back & set(k)))]
+    return tuple(active)

@@ -6,7 +6,8 @@ result) and refuses a dataset with error findings or fewer than two classes.
 :func:`plan_data` opens the :class:`~.data.PairStore` (grey/RGB as the
 resumed checkpoint says, else as most images are), scans every mask once, and
 splits by image (:func:`~.split.split_by_image`; a resumed run keeps its
-checkpoint's validation images). It then sets the input scale
+checkpoint's validation images; a caller that needs its own split — the
+review's folds — gives it as stems, and pairs in neither list are not used). It then sets the input scale
 (:mod:`.input_scale`: the config's number, a resumed checkpoint's, or chosen
 from a sample of the training masks). At most ``max_val_images`` validation
 images are scored at each evaluation: the preview images, then a seeded
@@ -77,8 +78,10 @@ def checked_project(dataset: Dataset, project: Project | None, result: Preflight
 
 
 def plan_data(dataset: Dataset, project: Project, cfg: TrainConfig, resume: dict | None,
-              stop: Callable[[], bool], progress: Callable[[int, int], None]) -> DataPlan:
-    """Raises :class:`~.errors.DataError` for no usable pair, :class:`~.errors.Stopped` when ``stop()`` interrupted."""
+              stop: Callable[[], bool], progress: Callable[[int, int], None],
+              split: tuple[Sequence[str], Sequence[str]] | None = None) -> DataPlan:
+    """Raises :class:`~.errors.DataError` for no usable pair or a bad ``split`` (``(train_stems, val_stems)``,
+    which replaces the seeded split and a resumed one), :class:`~.errors.Stopped` when ``stop()`` interrupted."""
     pairs = list(dataset.complete_pairs)
     if not pairs:
         raise DataError(f"{dataset.root}: no image has a mask yet; annotate some images first")
@@ -89,7 +92,9 @@ def plan_data(dataset: Dataset, project: Project, cfg: TrainConfig, resume: dict
         raise Stopped()
     classes = [store.classes_in(i) for i in range(len(store))]
     val_stems = (resume or {}).get("val_stems")
-    if val_stems:
+    if split is not None:
+        train, val = _given_split([p.stem for p in pairs], split)
+    elif val_stems:
         train, val = _kept_split([p.stem for p in pairs], val_stems)
     else:
         train, val = split_by_image(len(pairs), cfg.val_fraction, cfg.seed, classes)
@@ -136,6 +141,21 @@ def _kept_split(stems: Sequence[str], val_stems: Sequence[str]) -> tuple[list[in
     val = sorted(index[s] for s in val_stems if s in index)
     train = [i for i in range(len(stems)) if i not in set(val)] or list(range(len(stems)))
     return train, val or train[:1]
+
+
+def _given_split(stems: Sequence[str], split: tuple[Sequence[str], Sequence[str]]) -> tuple[list[int], list[int]]:
+    """The caller's ``(train_stems, val_stems)`` as indices; both non-empty, every stem a complete pair."""
+    index = {s: i for i, s in enumerate(stems)}
+    train_stems, val_stems = split
+    unknown = [s for s in (*train_stems, *val_stems) if s not in index]
+    if unknown:
+        raise DataError(f"the split names {len(unknown)} pair(s) the dataset does not have complete "
+                        f"(e.g. {unknown[0]!r})")
+    train = sorted({index[s] for s in train_stems})
+    val = sorted({index[s] for s in val_stems})
+    if not train or not val:
+        raise DataError("the split needs at least one training and one validation image")
+    return train, val
 
 
 def preview_indices(store: PairStore, val: Sequence[int], k: int) -> list[int]:

@@ -51,7 +51,7 @@ import os
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -93,13 +93,16 @@ class Trainer:
     pre-flight reuses it instead of checking again), ``clock`` (the monotonic
     seconds the budget and the cadence read; tests pass a clock of their own),
     ``dist`` (the :class:`~.distributed.Group` of a run under torchrun: this
-    process trains on its share of each batch, :mod:`.distributed_loop`).
+    process trains on its share of each batch, :mod:`.distributed_loop`),
+    ``split`` (``(train_stems, val_stems)``: train on exactly these pairs and
+    validate on those, instead of the seeded split; pairs in neither list are
+    not used — the review's folds hold their images out this way).
     """
 
     def __init__(self, dataset: Dataset | str | os.PathLike, config: TrainConfig | None = None,
                  callback: Callable[[Any], None] | None = None, *, project: Project | None = None,
                  check_result: PreflightResult | None = None, clock: Callable[[], float] = time.monotonic,
-                 dist: Group | None = None) -> None:
+                 dist: Group | None = None, split: tuple[Sequence[str], Sequence[str]] | None = None) -> None:
         self.config = config if config is not None else TrainConfig()
         self.clock = clock
         self.config.validate()
@@ -108,6 +111,7 @@ class Trainer:
         self.project = project
         self.check_result = check_result
         self.dist = dist
+        self.split = (tuple(split[0]), tuple(split[1])) if split is not None else None
         self.control = RunControl()
         self._eval_held_s = 0.0  # time an evaluation spent paused (taken off the budget)
         self.state = "idle"
@@ -218,7 +222,7 @@ class Trainer:
         self.project = project
         self.resume_ckpt = build.read_resume(cfg, project)  # it decides channels, classes and the split
         plan = plan_data(self.dataset, project, cfg, self.resume_ckpt, stop=self.control.stop_requested,
-                         progress=self._throttled("scan", "reading masks"))
+                         progress=self._throttled("scan", "reading masks"), split=self.split)
         self.store, self.sampler, self.steps_per_epoch = plan.store, plan.sampler, plan.steps_per_epoch
         self.train_idx, self.val_idx = plan.train_idx, plan.val_idx
         self.val_eval, self.preview_idx = plan.val_eval, plan.preview_idx

@@ -60,3 +60,19 @@ def test_no_runs_folder_and_unreadable_files(tmp_path):
     (d / "events.jsonl").write_bytes(b"\xff\xfe garbage\n[1, 2]\n")
     (run,) = list_runs(tmp_path).runs
     assert run.steps == 0 and run.config == {} and math.isnan(run.best_mean_iou) and run.rare_class == ""
+
+
+def test_standing_collapse_follows_warnings_and_their_recoveries():
+    from fcnstudio.core.runs import COLLAPSE_CODES, standing_collapse
+    from fcnstudio.train.monitor import COLLAPSE_CODES as MONITOR_CODES
+
+    assert COLLAPSE_CODES == MONITOR_CODES
+    warn = lambda code, classes: {"event": "warning", "code": code, "classes": classes}  # noqa: E731
+    back = lambda clears, classes: {"event": "info", "code": "collapse-recovered", "clears": clears,  # noqa: E731
+                                    "classes": classes}
+    never1, never2 = warn("class-never-predicted", [1]), warn("class-never-predicted", [2])
+    assert standing_collapse([never1, never2, back("class-never-predicted", [2])]) == (("class-never-predicted", (1,)),)
+    assert standing_collapse([warn("collapse-background", [1, 2]), back("collapse-background", [2])]) == ()
+    assert standing_collapse([warn("loss-plateau", []), {"event": "step"}, "torn"]) == ()
+    single = warn("collapse-single-class", [1])
+    assert standing_collapse([single, back("class-never-predicted", [0])]) == (("collapse-single-class", (1,)),)
