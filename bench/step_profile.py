@@ -45,10 +45,10 @@ def profile(dataset: str, train_args: list[str], steps: int = 20) -> dict:
         t0 = time.perf_counter()
         images, masks = trainer.sampler.batch(rng, cfg.batch_size)
         x, y = torch.from_numpy(images), torch.from_numpy(masks)
-        x = trainer.prepare_input(x) if hasattr(trainer, "prepare_input") else x
         t1 = time.perf_counter()
-        with trainer.autocast() if hasattr(trainer, "autocast") else torch.autocast("cpu", enabled=False):
-            loss = trainer.loss_fn(model(x), y)
+        with trainer.precision.autocast(trainer.device):
+            out = model(x)
+        loss = trainer.loss_fn(out.float(), y)
         t2 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -65,7 +65,8 @@ def profile(dataset: str, train_args: list[str], steps: int = 20) -> dict:
     step_ms = sum(med.values())
     return {"dataset": dataset, "args": train_args, "threads": torch.get_num_threads(), "steps": steps,
             "median_ms": med, "step_ms": round(step_ms, 1), "eval_ms": round(eval_ms, 1),
-            "val_images": len(trainer.val_eval), "pixels_per_step": cfg.batch_size * cfg.crop_size ** 2}
+            "val_images": len(trainer.val_eval), "pixels_per_step": cfg.batch_size * cfg.crop_size ** 2,
+            "setup": build.describe_setup(trainer)}
 
 
 def main(argv=None) -> int:
