@@ -27,7 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fcnstudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_data_commands(sub)
+    _add_train(sub)
+    _add_model_commands(sub)
+    return parser
 
+
+def _add_data_commands(sub) -> None:
+    """gui, check, fix."""
     g = sub.add_parser("gui", help="open the window (the default command)")
     g.add_argument("dataset", nargs="?", help="dataset folder (default: the last one opened, else the bundled sample)")
 
@@ -44,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--no-backup", action="store_true", help="do not keep the original masks in .fcnstudio/backup/")
     f.add_argument("--workers", type=int, default=None, help="worker processes for the check (default: all cores)")
 
+
+def _add_train(sub) -> None:
     d = TrainConfig()  # the defaults the help texts name
     t = sub.add_parser("train", help="train a small FCN on a dataset")
     t.add_argument("dataset", help="dataset folder")
@@ -78,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--class-weights", default=None, metavar="auto|none|W0,W1,..",
                    help="class weights for the CE term: auto (median frequency), none, or one number per class")
 
+
+def _add_model_commands(sub) -> None:
+    """predict, export, review."""
     p = sub.add_parser("predict", help="write predicted masks for images with a trained checkpoint")
     p.add_argument("checkpoint", help="a best.pt or last.pt from a run folder")
     p.add_argument("inputs", nargs="+", help="images or folders of images")
@@ -100,12 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"training minutes per fold (default {REVIEW_MINUTES_PER_FOLD:g}; with only --steps-per-fold: "
                         "no time limit)")
     r.add_argument("--steps-per-fold", type=int, default=None,
-                   help=f"training steps per fold (default {d.max_steps}, or the time limit first; steps only: "
-                        "a reproducible review)")
+                   help=f"training steps per fold (default {TrainConfig().max_steps}, or the time limit first; steps "
+                        "only: a reproducible review)")
     r.add_argument("--json", action="store_true", help="print the review as one JSON object")
     r.add_argument("--top", type=int, default=20, help="masks listed in the report (default 20)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

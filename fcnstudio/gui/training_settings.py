@@ -81,6 +81,12 @@ class TrainingSettings(QWidget):
             self.scale.addItem("Auto" if value == "auto" else f"{value:g}x", value)
         self.scale.setToolTip("Train at this fraction of the image size (Auto: from the image sizes and the thinnest "
                               "labelled structures); predictions are always at full size")
+        self._layout()
+        self._budget_kind()
+        self.load_dict(DEFAULTS)
+        self.load()
+
+    def _layout(self) -> None:
         reset = QPushButton("Defaults")
         reset.setToolTip("Back to the defaults (they work on imbalanced data)")
         reset.clicked.connect(lambda: self.load_dict(DEFAULTS))
@@ -99,9 +105,6 @@ class TrainingSettings(QWidget):
         form.addRow("Width", self.width_)
         form.addRow("Input scale", self.scale)
         form.addRow("", reset)
-        self._budget_kind()
-        self.load_dict(DEFAULTS)
-        self.load()
 
     def _budget_kind(self) -> None:
         minutes = self.budget.currentData() == "max_minutes"

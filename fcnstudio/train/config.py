@@ -154,20 +154,9 @@ class TrainConfig:
             self.class_weights = vals
         if self.loss == "dice" and self.class_weights is not None:
             raise ConfigError("the dice loss takes no class weights; use dice+ce or weighted-ce with class_weights")
-        if self.arch not in ARCH_WIDTHS:
-            raise ConfigError(f"arch {self.arch!r} is not one of {', '.join(ARCH_WIDTHS)}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
-        if not isinstance(self.channels_last, bool):
-            raise ConfigError(f"channels_last must be true or false, got {self.channels_last!r}")
-        s = self.input_scale
-        if s != "auto" and (isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.05 <= s <= 1):
-            raise ConfigError(f"input_scale must be 'auto' or a number from 0.05 to 1, got {s!r}")
+        self._check_network()
         if self.norm not in ("batch", "group", "none"):
             raise ConfigError(f"norm {self.norm!r} is not one of batch, group, none")
-        if self.width is not None:
-            self._int("width", 1)
-        self._int("depth", 1 if self.arch == "resunet" else 0, 6 if self.arch == "resunet" else 8)
         self._int("batch_size", 1)
         self._int("crop_size", 8)
         self._int("warmup_steps", 0)
@@ -199,6 +188,21 @@ class TrainConfig:
         if self.device not in DEVICES:
             raise ConfigError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
         return self
+
+    def _check_network(self) -> None:
+        """The network, its size, its input scale and how it computes."""
+        if self.arch not in ARCH_WIDTHS:
+            raise ConfigError(f"arch {self.arch!r} is not one of {', '.join(ARCH_WIDTHS)}")
+        if self.width is not None:
+            self._int("width", 1)
+        self._int("depth", 1 if self.arch == "resunet" else 0, 6 if self.arch == "resunet" else 8)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if not isinstance(self.channels_last, bool):
+            raise ConfigError(f"channels_last must be true or false, got {self.channels_last!r}")
+        s = self.input_scale
+        if s != "auto" and (isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.05 <= s <= 1):
+            raise ConfigError(f"input_scale must be 'auto' or a number from 0.05 to 1, got {s!r}")
 
     def _int(self, name: str, lo: int, hi: int | None = None) -> None:
         v = getattr(self, name)
