@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from . import __version__
-from .train.config import ARCH_WIDTHS, LOSS_NAMES, PRECISIONS, REVIEW_FOLDS, REVIEW_MINUTES_PER_FOLD, TrainConfig
+from .train.config import ARCH_WIDTHS, FLIPS, LOSS_NAMES, PRECISIONS, REVIEW_FOLDS, REVIEW_MINUTES_PER_FOLD, TrainConfig
 
 COMMANDS = ("gui", "check", "fix", "train", "predict", "export", "review")
 
@@ -74,6 +74,9 @@ def _add_train(sub) -> None:
                         "thinnest labelled structures); predictions are always at full size")
     t.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="bf16 autocast or float32 (default auto: bf16 where the processor has it natively)")
+    t.add_argument("--flips", choices=FLIPS, default=None,
+                   help="augmentation's flips and quarter turns (default auto: left-right only when the labels show "
+                        "the images have an up, e.g. sky at the top)")
     t.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     t.add_argument("--no-channels-last", dest="channels_last", action="store_false", default=None,
                    help="keep activations in contiguous (NCHW) memory instead of channels-last")

@@ -39,7 +39,7 @@ def _config(args):
                        ("max_steps", "max_steps"), ("lr", "lr"), ("batch", "batch_size"), ("crop", "crop_size"),
                        ("width", "width"), ("depth", "depth"), ("norm", "norm"), ("eval_every", "eval_every_steps"),
                        ("seed", "seed"), ("device", "device"), ("out", "out_dir"), ("resume", "resume"),
-                       ("class_weights", "class_weights"), ("precision", "precision"), ("threads", "num_threads"),
+                       ("class_weights", "class_weights"), ("precision", "precision"), ("threads", "num_threads"), ("flips", "flips"),
                        ("channels_last", "channels_last")):
         v = getattr(args, arg, None)
         if v is not None:

@@ -46,8 +46,14 @@ def describe_setup(t: Any) -> str:
     else:
         schedule = "constant after warm-up"
     scale = t.input_scale.scale
+    if not cfg.augment:
+        flips = "no augmentation"
+    elif cfg.flips == "left-right" or (cfg.flips == "auto" and t.orientation.upright):
+        flips = "left-right flips only" + (" (the images have an up)" if cfg.flips == "auto" else "")
+    else:
+        flips = "flips and quarter turns"
     return (f"{mc['arch']} (width {mc['base_width']}, depth {mc['depth']}); input {scale:g}x"
-            f"{' (full size)' if scale == 1 else ''}, crops {cfg.crop_size} px, batch {cfg.batch_size}; "
+            f"{' (full size)' if scale == 1 else ''}, crops {cfg.crop_size} px, batch {cfg.batch_size}, {flips}; "
             f"lr {cfg.lr:g}, {cfg.warmup_steps}-step warm-up, {schedule}; "
             f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}; {t.precision.note}")
 

@@ -24,8 +24,9 @@ from .config import TrainConfig
 
 __all__ = ["EVAL_SHARE", "WARMUP_SHARE", "Cadence", "budget_spent", "budget_steps", "eta", "lr_at"]
 
-#: Evaluations wait at least this many times the last one's duration (so they take <= ~20 % of the run).
-EVAL_SHARE = 4.0
+#: Evaluations wait at least this many times the last one's duration, so they take at most ~10 % of the run
+#: (it was 4, ~20 %: docs/adr/0007-learning-per-cpu-minute.md measured what that cost a 5-minute run).
+EVAL_SHARE = 9.0
 #: The warm-up takes at most this share of the budget (of its steps, or of its time).
 WARMUP_SHARE = 0.05
 

@@ -31,7 +31,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["available_cores", "ARCH_WIDTHS", "DEFAULT_LOSS", "DEVICES", "LOSS_NAMES", "MAX_LR", "PRECISIONS",
+__all__ = ["available_cores", "ARCH_WIDTHS", "DEFAULT_LOSS", "DEVICES", "FLIPS", "LOSS_NAMES", "MAX_LR", "PRECISIONS",
            "REVIEW_FOLDS", "REVIEW_MINUTES_PER_FOLD", "TrainConfig",
            "ConfigError"]
 
@@ -42,6 +42,7 @@ DEFAULT_LOSS = "dice+ce"
 DEVICES = ("auto", "cpu", "cuda")
 #: The networks and the base width each gets when ``width`` is None.
 ARCH_WIDTHS = {"resunet": 32, "unet": 16, "fcn": 16}
+FLIPS = ("auto", "all", "left-right")
 #: ``auto``: bf16 autocast where the device computes bf16 natively (and a trial step works), else float32.
 PRECISIONS = ("auto", "bf16", "fp32")
 #: The largest learning rate accepted. Far above any useful value on purpose:
@@ -96,6 +97,9 @@ class TrainConfig:
     #: share of each batch centred on a foreground pixel of a random present class
     fg_fraction: float = 1 / 3
     augment: bool = True
+    #: which flips and turns augmentation draws: "auto" (left-right only when the labels show the images have an
+    #: up, :mod:`.orientation`; else every direction), "all" or "left-right"
+    flips: str = "auto"
     #: share of the images held out for validation (at least one image)
     val_fraction: float = 0.2
     #: validation images evaluated at each evaluation (a fixed, seeded subset)
@@ -196,6 +200,8 @@ class TrainConfig:
         if self.width is not None:
             self._int("width", 1)
         self._int("depth", 1 if self.arch == "resunet" else 0, 6 if self.arch == "resunet" else 8)
+        if self.flips not in FLIPS:
+            raise ConfigError(f"flips {self.flips!r} is not one of {', '.join(FLIPS)}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         if not isinstance(self.channels_last, bool):

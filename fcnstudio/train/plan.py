@@ -31,6 +31,7 @@ from .crops import CropSampler
 from .data import PairStore
 from .errors import DataError, Stopped
 from .input_scale import ScaleChoice, choose_input_scale
+from .orientation import Orientation, find_orientation
 from .preflight import PreflightError, PreflightResult, describe_errors, preflight
 from .preprocess import channel_mode
 from .split import split_by_image
@@ -51,6 +52,7 @@ class DataPlan:
     steps_per_epoch: int
     notes: list[str] = field(default_factory=list)
     scale: ScaleChoice = ScaleChoice(1.0, "full size")
+    orientation: Orientation = Orientation(False, "not measured")
 
 
 def checked_project(dataset: Dataset, project: Project | None, result: PreflightResult | None, cfg: TrainConfig,
@@ -98,41 +100,52 @@ def plan_data(dataset: Dataset, project: Project, cfg: TrainConfig, resume: dict
         train, val = _kept_split([p.stem for p in pairs], val_stems)
     else:
         train, val = split_by_image(len(pairs), cfg.val_fraction, cfg.seed, classes)
-    scale = input_scale(store, train, cfg, resume)
+    sample = mask_sample(store, train)
+    scale = input_scale(sample, store.num_classes, cfg, resume)
     store.set_scale(scale.scale)
+    orientation = find_orientation(sample, store.num_classes, tuple(project.class_names))
+    augment = None
+    if cfg.augment:  # upright images: no vertical flips or quarter turns (see .orientation)
+        upright = cfg.flips == "left-right" or (cfg.flips == "auto" and orientation.upright)
+        augment = AugmentConfig(vflip=0.0, rot90=0.0) if upright else AugmentConfig()
     if len(val) > cfg.max_val_images:
         keep = preview_indices(store, val, cfg.max_previews)
         rest = [i for i in np.random.default_rng(cfg.seed).permutation(val).tolist() if i not in keep]
         val_eval = sorted(keep + rest[: cfg.max_val_images - len(keep)])
     else:
         val_eval = list(val)
-    sampler = CropSampler(store, train, cfg.crop_size, cfg.fg_fraction, AugmentConfig() if cfg.augment else None)
+    sampler = CropSampler(store, train, cfg.crop_size, cfg.fg_fraction, augment)
     notes = [f"{skipped} pair{'s' if skipped != 1 else ''} without image or mask left out"] if skipped else []
     return DataPlan(store=store, sampler=sampler, train_idx=train, val_idx=val, val_eval=val_eval,
                     preview_idx=preview_indices(store, val_eval, cfg.max_previews),
                     steps_per_epoch=max(1, math.ceil(sampler.crops_per_epoch() / cfg.batch_size)), notes=notes,
-                    scale=scale)
+                    scale=scale, orientation=orientation)
 
 
-#: Training masks read to choose the input scale (spread over the training images).
-SCALE_SAMPLE = 48
+#: Training masks read to choose the input scale and the flips (spread over the training images).
+MASK_SAMPLE = 48
 
 
-def input_scale(store: PairStore, train: Sequence[int], cfg: TrainConfig, resume: dict | None) -> ScaleChoice:
-    """The config's scale, a resumed checkpoint's, else one chosen from a sample of the training masks."""
-    if resume is not None:
-        s = float(resume.get("input_scale") or 1.0)  # checkpoints from before input scales trained at full size
-        return ScaleChoice(s, f"{s:g}x, as the resumed checkpoint was trained")
-    if cfg.input_scale != "auto":
-        return ScaleChoice(float(cfg.input_scale), f"{float(cfg.input_scale):g}x, as set")
-    picks = np.linspace(0, len(train) - 1, min(SCALE_SAMPLE, len(train))).round().astype(int)
+def mask_sample(store: PairStore, train: Sequence[int]) -> list[np.ndarray]:
+    """Up to :data:`MASK_SAMPLE` training masks at full size, spread over the training images."""
+    picks = np.linspace(0, len(train) - 1, min(MASK_SAMPLE, len(train))).round().astype(int)
     masks = []
     for j in sorted(set(picks.tolist())):
         try:
             masks.append(store.read_mask(train[j]))
         except DataError:
             continue  # an unreadable mask is reported when it is loaded
-    return choose_input_scale(masks, store.num_classes)
+    return masks
+
+
+def input_scale(sample: list[np.ndarray], num_classes: int, cfg: TrainConfig, resume: dict | None) -> ScaleChoice:
+    """The config's scale, a resumed checkpoint's, else one chosen from the sample of training masks."""
+    if resume is not None:
+        s = float(resume.get("input_scale") or 1.0)  # checkpoints from before input scales trained at full size
+        return ScaleChoice(s, f"{s:g}x, as the resumed checkpoint was trained")
+    if cfg.input_scale != "auto":
+        return ScaleChoice(float(cfg.input_scale), f"{float(cfg.input_scale):g}x, as set")
+    return choose_input_scale(sample, num_classes)
 
 
 def _kept_split(stems: Sequence[str], val_stems: Sequence[str]) -> tuple[list[int], list[int]]:

@@ -94,6 +94,7 @@ def run_info(t: Any) -> dict:
         "channels": t.store.mode,
         "input_scale": t.input_scale.scale,
         "input_scale_reason": t.input_scale.reason,
+        "orientation": t.orientation.reason,
         "precision": t.precision.label,
         "class_weights": t.class_weights,
         "seed_used": t.seed_used,

@@ -227,6 +227,7 @@ class Trainer:
         self.train_idx, self.val_idx = plan.train_idx, plan.val_idx
         self.val_eval, self.preview_idx = plan.val_eval, plan.preview_idx
         self.input_scale = plan.scale
+        self.orientation = plan.orientation
         self.ignore_index = self.store.ignore_index
         self.num_classes = project.num_classes
         self._build()
