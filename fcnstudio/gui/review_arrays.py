@@ -28,7 +28,7 @@ __all__ = ["DISAGREE_ALPHA", "DISAGREE_COLOR", "paint_disagreement", "prediction
 
 #: the fill of confidently disagreeing pixels (a yellow no class colour of the defaults uses) and its opacity
 DISAGREE_COLOR = (255, 214, 0)
-DISAGREE_ALPHA = 150
+DISAGREE_ALPHA = 120
 #: a region is shown with this many times its size around it, and at least this many image pixels
 CONTEXT = 3.0
 MIN_VIEW_PX = 64

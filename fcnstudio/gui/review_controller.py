@@ -278,7 +278,8 @@ class ReviewController(QObject):
         new[pixels] = item.region.predicted
         changed = replace_mask(s, new)
         self.queue.accept(item)
-        self.panel.show_queue(self.queue)
+        self.panel.list.mark(self.queue, item)
+        self.panel.show_count(self.queue)
         self.panel.show_item(self.queue, item)
         self.update_actions()
         name = self.queue.class_name(item.region.predicted)

@@ -28,6 +28,10 @@ def _score(x: float) -> str:
     return f"{x:.2f}" if math.isfinite(x) else "—"
 
 
+def _left(left: int, total: int) -> str:
+    return f"{left} of {total} region(s) left"
+
+
 class ReviewList(QTreeWidget):
     region_selected = pyqtSignal(object)  # the region's key (QueueItem.key)
 
@@ -74,7 +78,7 @@ class ReviewList(QTreeWidget):
             if not regions:
                 continue
             left = sum(1 for it in regions if not queue.is_accepted(it))
-            row = QTreeWidgetItem([_score(im.score), im.stem or im.mask, f"{left} of {len(regions)} region(s) left"])
+            row = QTreeWidgetItem([_score(im.score), im.stem or im.mask, _left(left, len(regions))])
             row.setToolTip(1, im.mask)
             row.setData(0, KEY, regions[0].key)
             self.addTopLevelItem(row)
@@ -83,18 +87,33 @@ class ReviewList(QTreeWidget):
             row.setExpanded(True)
 
     def _region_row(self, queue, it, with_image: bool) -> QTreeWidgetItem:
+        row = QTreeWidgetItem([_score(it.region.score), (it.image.stem or it.image.mask) if with_image else "", ""])
+        row.setData(0, KEY, it.key)
+        self._items[it.key] = row
+        self._mark(queue, it, row)
+        return row
+
+    def _mark(self, queue, it, row: QTreeWidgetItem) -> None:
         r = it.region
         what = f"{r.kind}: {queue.class_name(r.label)} → {queue.class_name(r.predicted)}"
         done = queue.is_accepted(it)
-        row = QTreeWidgetItem([_score(r.score), (it.image.stem or it.image.mask) if with_image else "",
-                               ("✓ " if done else "") + what])
-        row.setData(0, KEY, it.key)
+        row.setText(2, ("✓ " if done else "") + what)
         row.setToolTip(2, f"{what}, {r.area} px at x={r.box[0]} y={r.box[1]}" + (" (accepted)" if done else ""))
         if done:
             for c in range(len(COLUMNS)):
                 row.setForeground(c, QBrush(DONE))
-        self._items[it.key] = row
-        return row
+
+    def mark(self, queue, it) -> None:
+        """``it`` was accepted: mark its row (and its image's count) without filling the list again."""
+        row = self._items.get(it.key)
+        if row is None:
+            return
+        self._mark(queue, it, row)
+        parent = row.parent()
+        if parent is not None:
+            keys = [parent.child(i).data(0, KEY) for i in range(parent.childCount())]
+            left = sum(1 for k in keys if k not in queue.accepted)
+            parent.setText(2, _left(left, len(keys)))
 
     # ------------------------------------------------------------------ selection
 

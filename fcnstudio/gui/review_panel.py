@@ -104,6 +104,7 @@ class ReviewPanel(QWidget):
         layout.addLayout(rows[1])
         layout.addWidget(self.left)
         layout.addLayout(rows[2])
+        layout.addStretch(0)  # takes the height while the list is hidden (the list's stretch wins otherwise)
 
     # ------------------------------------------------------------------ what the controller shows
 

@@ -25,6 +25,7 @@ from fcnstudio.core.io import read_mask, write_mask  # noqa: E402
 from fcnstudio.core.review import ALL_REGIONS, box_iou, list_reviews, read_dismissals, read_probs, region_pixels, reviews_dir  # noqa: E402,E501
 from fcnstudio.gui.jobs import Job, live_jobs  # noqa: E402
 from fcnstudio.gui.review_settings import ReviewSettings  # noqa: E402
+from fcnstudio.gui.shortcuts_dialog import action_rows  # noqa: E402
 from fcnstudio.train.config import TrainConfig  # noqa: E402
 from fcnstudio.train.review import run_review  # noqa: E402
 
@@ -155,7 +156,10 @@ def test_accept_paints_exactly_the_region_in_one_undo_step_and_writes_nothing(wi
     assert box_iou((xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1), square) > 0.5
     assert win.session.dirty and mask_file.read_bytes() == on_disk  # unsaved, as after a brush stroke
     assert win.session.pair_status(7).unsaved and win.windowTitle().endswith(" *")
-    assert win.review.controller.queue.left == left - 1 and "✓" in win.review.list._items[item.key].text(2)
+    row = win.review.list._items[item.key]
+    assert win.review.controller.queue.left == left - 1 and row.text(2).startswith("✓ ")
+    k = row.parent().childCount()
+    assert row.parent().text(2) == f"{k - 1} of {k} region(s) left"
     QTest.keyClick(win.canvas, "z", Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(win.session.mask, before) and not win.session.can_undo  # one step, undone
     assert not win.session.dirty and mask_file.read_bytes() == on_disk
@@ -177,6 +181,14 @@ def test_dismiss_removes_the_region_and_a_new_window_on_the_dataset_still_hides_
     other = make_window(root)  # a fresh window, a fresh dock
     assert other.review.controller.queue.find(first.key) is None
     assert other.review.controller.queue.find(second.key) is not None
+
+
+def test_the_review_keys_are_in_the_shortcuts_dialog(win):
+    rows = action_rows(win.actions())
+    for keys, name in (("A", "Accept the model's region"), ("D", "Dismiss the region"), (".", "Next region"),
+                       (",", "Previous region"), ("M", "Show the model's prediction")):
+        assert (keys, name) in rows
+    assert any(name == "Find label errors" and "R" in keys for keys, name in rows)
 
 
 def test_next_and_previous_walk_the_queue_across_images(win):

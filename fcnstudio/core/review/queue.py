@@ -58,6 +58,7 @@ class ReviewQueue:
         self.review = filter_review(review, dismissals)
         self.order = BY_IMAGE
         self.accepted: set = set()
+        self._items: list | None = None  # items() in the current order, until the order or the regions change
 
     @classmethod
     def read(cls, root: str | os.PathLike, folder: str | os.PathLike) -> "ReviewQueue":
@@ -71,14 +72,16 @@ class ReviewQueue:
     def set_order(self, order: str) -> None:
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
-        self.order = order
+        self.order, self._items = order, None
 
     def items(self) -> list[QueueItem]:
         """Every region still listed, in the queue's order."""
-        items = [QueueItem(im, r) for im in self.review.images for r in im.regions]
-        if self.order == ALL_REGIONS:
-            items.sort(key=lambda it: _order_key(it.region.score))
-        return items
+        if self._items is None:
+            items = [QueueItem(im, r) for im in self.review.images for r in im.regions]
+            if self.order == ALL_REGIONS:
+                items.sort(key=lambda it: _order_key(it.region.score))
+            self._items = items
+        return list(self._items)
 
     @property
     def left(self) -> int:
@@ -97,6 +100,7 @@ class ReviewQueue:
         add_dismissal(self.root, dismissal)
         self.review = filter_review(self.review, (dismissal,))
         self.accepted.discard(item.key)
+        self._items = None
         return dismissal
 
     def find(self, key: tuple) -> QueueItem | None:
