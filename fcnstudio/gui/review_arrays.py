@@ -63,11 +63,19 @@ def paint_disagreement(buf: np.ndarray, outlines: np.ndarray, probs: np.ndarray,
 
 def region_view(box, view_size: tuple[int, int], image_size: tuple[int, int]) -> tuple[float, float, float]:
     """``(scale, cx, cy)``: the zoom at which ``box`` (x, y, w, h) with :data:`CONTEXT` times its size around it
-    (at least :data:`MIN_VIEW_PX`, at most the image) fills the view, and the box's centre to put in its middle."""
+    (at least :data:`MIN_VIEW_PX`, at most the image) fills the view, and the image point to put in its middle:
+    the box's centre, moved as little as needed to keep the view on the image."""
     x, y, w, h = box
     iw, ih = image_size
+    vw, vh = view_size
     span_w = min(max(w * CONTEXT, MIN_VIEW_PX), max(iw, w))
     span_h = min(max(h * CONTEXT, MIN_VIEW_PX), max(ih, h))
-    vw, vh = view_size
     scale = min(vw / span_w, vh / span_h, MAX_ZOOM)
-    return float(scale), x + w / 2.0, y + h / 2.0
+    return float(scale), _within(x + w / 2.0, vw / scale, iw), _within(y + h / 2.0, vh / scale, ih)
+
+
+def _within(centre: float, seen: float, size: float) -> float:
+    """``centre`` moved so that ``seen`` image pixels around it stay on ``[0, size]`` (the middle when they cannot)."""
+    if seen >= size:
+        return size / 2.0
+    return min(max(centre, seen / 2.0), size - seen / 2.0)

@@ -11,12 +11,15 @@ COLORS = [(0, 0, 0), (200, 40, 40), (40, 200, 40)]
 
 
 def test_region_view_shows_the_box_with_context_centred_and_never_past_the_image():
-    scale, cx, cy = region_view((100, 50, 20, 10), (600, 400), (1000, 800))
-    assert (cx, cy) == (110.0, 55.0)
+    scale, cx, cy = region_view((300, 250, 20, 10), (600, 400), (1000, 800))
+    assert (cx, cy) == (310.0, 255.0)
     assert scale == 400 / 64  # 3x the box is under 64 px: 64 px of image fill the view (its smaller side)
     assert 20 * scale <= 600 and 10 * scale <= 400
-    big, _, _ = region_view((0, 0, 300, 300), (600, 400), (1000, 800))
+    big, bx, by = region_view((0, 0, 300, 300), (600, 400), (1000, 800))
     assert math.isclose(big, 400 / 800)  # 3x the box is more than the image's height: the image's height
+    assert (bx, by) == (500, 400)  # 1200 x 800 image pixels seen: the whole image, in the middle
+    _, cx, cy = region_view((2, 790, 4, 4), (600, 400), (1000, 800))  # in a corner: the view stays on the image
+    assert (cx, cy) == (600 / (400 / 64) / 2, 800 - 32)
     tiny, _, _ = region_view((5, 5, 1, 1), (6000, 6000), (2000, 2000))
     assert tiny == MAX_ZOOM
 

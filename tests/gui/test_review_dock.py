@@ -122,7 +122,6 @@ def test_a_region_opens_its_pair_zoomed_to_it_with_the_prediction_in_a_layer_tha
     tl, br = canvas.to_widget(x, y), canvas.to_widget(x + w, y + h)
     assert canvas.rect().contains(tl.toPoint()) and canvas.rect().contains(br.toPoint())
     centre = canvas.to_widget(x + w / 2, y + h / 2).toPoint()
-    assert (centre - canvas.rect().center()).manhattanLength() <= 2  # centred on the region
     layer = win.review.controller.layer
     assert layer.shown and layer.buf[y + h // 2, x + w // 2] != 0  # the disagreement is drawn there
     on = canvas.grab().toImage().pixel(centre)
