@@ -50,25 +50,39 @@ def wait(signal, seconds: float) -> None:
         raise RuntimeError(f"nothing happened within {seconds:.0f} s")
 
 
+def _palette_image(shot, keep):
+    """A 256-colour PNG of ``shot``: the colours ``keep`` exactly (the class colours), the rest median-cut."""
+    from PIL import Image
+
+    keep = [tuple(int(v) for v in c[:3]) for c in keep]
+    cut = shot.quantize(256 - len(keep), method=Image.Quantize.MEDIANCUT).getpalette()[: 3 * (256 - len(keep))]
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(cut + [v for c in keep for v in c])
+    return shot.quantize(palette=palette, dither=Image.Dither.NONE)
+
+
 def save(window, path: Path) -> Path:
-    """Grab ``window`` into ``path`` as a 256-colour PNG, scaled down until it is at most :data:`MAX_BYTES`."""
+    """Grab ``window`` into ``path``: a PNG of at most :data:`MAX_BYTES` — as it is when it fits, else in 256
+    colours that keep the class colours exact, scaled down when even that is too large."""
     import io
 
     from PIL import Image
     from PyQt6.QtCore import QBuffer, QIODevice
 
+    from fcnstudio.gui.review_arrays import DISAGREE_COLOR
+
     buf = QBuffer()
     buf.open(QIODevice.OpenModeFlag.WriteOnly)
     window.grab().save(buf, "PNG")
     shot = Image.open(io.BytesIO(bytes(buf.data()))).convert("RGB")
+    shot.save(path, optimize=True)
+    keep = [*window.session.project.colors, DISAGREE_COLOR, (255, 255, 255), (0, 0, 0)]
     width = shot.width
-    while True:
-        small = shot.resize((width, round(shot.height * width / shot.width)), Image.LANCZOS) if width < shot.width \
-            else shot
-        small.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
-        if path.stat().st_size <= MAX_BYTES or width < 700:
-            return path
+    while path.stat().st_size > MAX_BYTES and width >= 700:
+        small = shot.resize((width, round(shot.height * width / shot.width)), Image.LANCZOS)
+        _palette_image(small, keep).save(path, optimize=True)
         width = int(width * 0.9)
+    return path
 
 
 def training_picture(window, out: Path) -> Path:
