@@ -35,10 +35,6 @@ FOLDS = 2
 BENCHES = ("lateness",)
 
 
-def _row(name, value, unit, target, ok, **extra) -> dict:
-    return {"name": name, "value": value, "unit": unit, "target": target, "ok": bool(ok), **extra}
-
-
 def review_lateness(window, steps: int) -> tuple[list[float], float]:
     """Ticks' lateness (ms) during a review started from the Review dock, and the review's seconds."""
     from PyQt6.QtCore import QEventLoop, QTimer
@@ -67,22 +63,11 @@ def review_lateness(window, steps: int) -> tuple[list[float], float]:
 
 
 def run(only=None, quick: bool = False) -> list[dict]:
-    from bench.training import _pcts, idle_lateness
-    from bench.training_cli import repaired_sample
+    from bench.training import _pcts, _row, idle_lateness, sample_window
 
     steps = 10 if quick else STEPS
     with tempfile.TemporaryDirectory(prefix="fcn-bench-review-gui-") as tmp:
-        tmp = Path(tmp)
-        os.environ["FCNSTUDIO_SETTINGS"] = str(tmp / "settings.ini")
-        from fcnstudio.gui.app import create_app
-        from fcnstudio.gui.main_window import MainWindow
-
-        data = repaired_sample(tmp / "sample")
-        app = create_app()
-        window = MainWindow()
-        window.resize(1500, 950)
-        window.open_dataset(data)
-        window.show()
+        app, window, _ = sample_window(Path(tmp))
         window.review.parentWidget().raise_()
         idle_lateness(1.0)  # let the window settle
         try:
