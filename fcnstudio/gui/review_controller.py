@@ -24,11 +24,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from PyQt6.QtCore import QObject
 from PyQt6.QtWidgets import QDockWidget
 
-from fcnstudio.core.review import ReviewQueue, list_reviews, read_probs, region_pixels
+from fcnstudio.core.review import ReviewQueue, list_reviews, read_probs, region_pixels, reviews_dir
 from fcnstudio.core.review.regions import predicted_classes
 from fcnstudio.core.runs import list_runs
 from fcnstudio.gui.predict_action import replace_mask
@@ -138,6 +139,9 @@ class ReviewController(QObject):
             self.panel.set_status("Cancelling…")
 
     def _on_result(self, outcome) -> None:
+        if self.root is None or Path(outcome.folder).parent.resolve() != reviews_dir(self.root).resolve():
+            self._say(f"The review of {outcome.review.dataset} is done: open that dataset to see it", 15000)
+            return
         self.open_review(outcome.folder)
         verdict = "ready" if outcome.review.trusted else "not trusted (see the dock)"
         self._say(f"Review {outcome.folder.name} {verdict}: {self.queue.left if self.queue else 0} region(s)")

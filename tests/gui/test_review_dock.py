@@ -261,6 +261,22 @@ def test_a_review_from_the_menu_key_opens_when_it_ends(make_window, tmp_path, qt
     assert c.queue.items()[0].image.stem == "s07" and w.review.list.isVisible()
 
 
+def test_a_review_that_ends_after_another_dataset_opened_is_not_shown_over_it(make_window, tmp_path, qtbot):
+    first, _ = frames(tmp_path / "first", planted=7)
+    second, _ = frames(tmp_path / "second", n=4)
+    w = make_window(first)
+    w.training.overrides = dict(FOLD)
+    w.review.settings.set_values(2, None, 60)
+    c = w.review.controller
+    assert c.start()
+    job = c.job
+    assert w.open_dataset(second)
+    with qtbot.waitSignal(job.finished, timeout=120000):
+        pass
+    assert len(list_reviews(first)) == 1 and c.queue is None and list_reviews(second) == []
+    assert "open that dataset" in w.statusBar().currentMessage()
+
+
 def test_an_error_is_a_message_in_the_dock(make_window, tmp_path, qtbot):
     root, _ = frames(tmp_path / "bin", n=4, binary_255=True)
     w = make_window(root)
