@@ -287,7 +287,7 @@ class ReviewController(QObject):
         self.panel.show_item(self.queue, item)
         self.update_actions()
         name = self.queue.class_name(item.region.predicted)
-        self._say(f"{int(pixels.sum())} px are now {name}: one undo step (Ctrl+Z), saved with Ctrl+S" if changed
+        self._say(f"{int(pixels.sum())} px are now {name}: one undo step (Ctrl+Z), not saved yet (Ctrl+S)" if changed
                   else "Nothing to change: the mask already agrees with the model there")
         return True
 
