@@ -40,6 +40,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "runs": ("runs",),
     "quality": ("quality",),
     "distributed": ("ddp",),
+    "review": ("review", "review_gui"),
 }
 
 ROW_KEYS = ("name", "value", "unit", "target", "ok")

@@ -168,25 +168,32 @@ def idle_lateness(seconds: float = 3.0) -> list[float]:
     return ticker.late_ms
 
 
-def run(only=None, quick: bool = False) -> list[dict]:
+def sample_window(tmp: Path):
+    """``(app, window, data)``: the real window, shown, on a repaired copy of the sample in ``tmp`` (settings there too)."""
     from bench.training_cli import repaired_sample
 
+    os.environ["FCNSTUDIO_SETTINGS"] = str(tmp / "settings.ini")
+    from fcnstudio.gui.app import create_app
+    from fcnstudio.gui.main_window import MainWindow
+
+    data = repaired_sample(tmp / "sample")
+    app = create_app()
+    window = MainWindow()
+    window.resize(1500, 950)
+    window.open_dataset(data)
+    window.show()
+    return app, window, data
+
+
+def run(only=None, quick: bool = False) -> list[dict]:
     only = set(only or BENCHES)
     n, repeats = (20, 1) if quick else (STEPS, REPEATS)
     with tempfile.TemporaryDirectory(prefix="fcn-bench-gui-") as tmp:
         tmp = Path(tmp)
-        os.environ["FCNSTUDIO_SETTINGS"] = str(tmp / "settings.ini")
-        from fcnstudio.gui.app import create_app
-        from fcnstudio.gui.main_window import MainWindow
         from fcnstudio.gui.training_panel import TrainingPanel
 
-        data = repaired_sample(tmp / "sample")
-        app = create_app()
-        window = MainWindow()
+        app, window, data = sample_window(tmp)
         TrainingPanel.ask_stop = lambda self: True
-        window.resize(1500, 950)
-        window.open_dataset(data)
-        window.show()
         window.training.plot.ensure_plot()  # built lazily after the window shows; not part of the idle baseline
         idle_lateness(1.0)  # let the window settle
         idle = idle_lateness()

@@ -60,6 +60,8 @@ class Canvas(QWidget):
         self._image_buf = None
         self._image: QImage | None = None
         self.overlay = MaskOverlay()
+        #: more layers over the mask, each ``paint(painter, src)`` in image coordinates (the Review dock's)
+        self.layers: list = []
         self._shape: tuple[int, int] | None = None
         self._mouse: QPointF | None = None
         self._pan_from: QPointF | None = None
@@ -261,6 +263,8 @@ class Canvas(QWidget):
                 p.setOpacity(0.5 + self.opacity / 2 if self.contours else self.opacity)
                 p.drawImage(QRectF(m), overlay.image, QRectF(m))
                 p.setOpacity(1.0)
+        for layer in self.layers:
+            layer.paint(p, src)
         p.resetTransform()
         if self.controller is not None:
             self.controller.paint(p, self)

@@ -26,6 +26,7 @@ from fcnstudio.gui.mask_banner import MaskBanner
 from fcnstudio.gui.pair_list import PairList
 from fcnstudio.gui.classes_panel import ClassesPanel
 from fcnstudio.gui.recovery_dialog import install_recovery
+from fcnstudio.gui.review_menu import install_review
 from fcnstudio.gui.runs_menu import install_runs
 from fcnstudio.gui.shortcuts_dialog import ShortcutsDialog
 from fcnstudio.gui.tools import ToolBar, ToolController, ToolState
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self.checker = install_checker(self)  # the checker dock, F5, and the banner's Fix…
         self.training = install_training(self)  # the Training dock, its menu and Predict
         self.runs = install_runs(self)  # the Runs dock: past runs, their curves, Predict's checkpoint
+        self.review = install_review(self)  # the Review dock: find the masks that are wrong, fix them here
         self.recovery = install_recovery(self)  # journal of unsaved edits; offers them back after a crash
         self.tool_state.changed.connect(self._remember_tool)
         self.toolbar.opacity.valueChanged.connect(lambda v: setattr(self.settings, "opacity", v / 100.0))

@@ -121,15 +121,25 @@ class RunsPanel(QWidget):
             self._fill_row(i, run)
         self.table.resizeColumnsToContents()  # once: a ResizeToContents header re-measures on every item
         self.table.setUpdatesEnabled(True)
-        self.table.clearSelection()
-        for i, run in enumerate(self.runs):
-            if run.name in keep:
-                self._add_row(i)
+        self._select_names(keep)
         self.table.blockSignals(False)
         self.note.setText(" ".join(self.notes) if self.notes else
                           ("No runs yet: train from the Training dock or with fcnstudio train." if not self.runs
                            else f"{len(self.runs)} run(s) in {runs_dir(self.root)}"))
         self.overlay()
+
+    def select_runs(self, names) -> None:
+        """Select the runs named ``names`` (those listed) and overlay their curves."""
+        self.table.blockSignals(True)
+        self._select_names(set(names))
+        self.table.blockSignals(False)
+        self.overlay()
+
+    def _select_names(self, names: set) -> None:
+        self.table.clearSelection()
+        for i, run in enumerate(self.runs):
+            if run.name in names:
+                self._add_row(i)
 
     def _add_row(self, i: int) -> None:
         sel = self.table.selectionModel()

@@ -1,4 +1,5 @@
-"""A few wrapped lines of status text that change several times a second without re-laying out the dock.
+"""A few wrapped lines of status text that change several times a second without re-laying out the dock,
+and the clock its progress lines use.
 
 A QLabel whose text changes asks its layout to recompute (and with it the
 whole window's) at every change; this widget has a fixed height and only
@@ -11,7 +12,13 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QPainter
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
-__all__ = ["StatusText"]
+__all__ = ["StatusText", "clock_text"]
+
+
+def clock_text(seconds: float) -> str:
+    """``m:ss``, or ``h:mm:ss`` from an hour on (a duration or an ETA)."""
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class StatusText(QWidget):

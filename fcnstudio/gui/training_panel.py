@@ -25,6 +25,7 @@ from PyQt6.QtWidgets import QApplication, QMessageBox, QSplitter, QVBoxLayout, Q
 from fcnstudio.gui.app import observe
 from fcnstudio.gui.collapse_banner import CollapseBanner
 from fcnstudio.gui.run_view import RunView
+from fcnstudio.gui.status_text import clock_text
 from fcnstudio.gui.throttle import LazyThrottle
 from fcnstudio.gui.training_controls import TrainingControls
 from fcnstudio.gui.worker import Refusal, Worker, sanity_worker, training_worker
@@ -33,11 +34,6 @@ __all__ = ["TrainingPanel"]
 
 REDRAW_MS = 250
 COLLAPSE_CODES = ("collapse-background", "collapse-single-class", "class-never-predicted")
-
-
-def _clock(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class TrainingPanel(QWidget):
@@ -354,10 +350,10 @@ class TrainingPanel(QWidget):
                 frac = st.elapsed_s / max(st.elapsed_s + st.eta_s, 1e-9)
                 self.progress.setRange(0, 1000)
                 self.progress.setValue(int(1000 * min(1.0, frac)))
-                self.progress.setFormat(f"{100 * frac:.0f}% — ETA {_clock(st.eta_s)}{paused}")
+                self.progress.setFormat(f"{100 * frac:.0f}% — ETA {clock_text(st.eta_s)}{paused}")
             if not self.worker.paused and self.status.text() != "Stopping…":
                 self._set_status(f"Step {st.step} (epoch {st.epoch}), loss {st.loss:.4g}, "
-                                 f"{st.images_per_s:.1f} images/s, lr {st.lr:.2g}, {_clock(st.elapsed_s)} elapsed")
+                                 f"{st.images_per_s:.1f} images/s, lr {st.lr:.2g}, {clock_text(st.elapsed_s)} elapsed")
 
     # ------------------------------------------------------------------ suggestions
 

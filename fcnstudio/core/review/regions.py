@@ -35,8 +35,8 @@ import numpy as np
 
 from .features import edge_support, neighbour_support
 
-__all__ = ["BORDER", "EXTRA", "KINDS", "MISSED", "WRONG_CLASS", "Region", "extract_regions", "flagged_pixels",
-           "predicted_classes"]
+__all__ = ["BORDER", "EXTRA", "KINDS", "MISSED", "WRONG_CLASS", "Region", "confident_pixels", "extract_regions",
+           "flagged_pixels", "predicted_classes"]
 
 MISSED, EXTRA, WRONG_CLASS, BORDER = "missed", "extra", "wrong-class", "border"
 KINDS = (MISSED, EXTRA, WRONG_CLASS, BORDER)
@@ -110,18 +110,28 @@ def predicted_classes(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pred, p_pred
 
 
+def confident_pixels(probs: np.ndarray, thresholds: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pred, p_pred, confident)``: the prediction, its probability, and where it reaches its class's threshold.
+
+    ``thresholds``: one per class (NaN: the class was never labelled in the fold; :data:`FLAG_MIN_PROB` is used).
+    The label plays no part: a pixel is flagged where it is confident and its label differs (:func:`flagged_pixels`).
+    """
+    pred, p_pred = predicted_classes(probs)
+    t = np.asarray([FLAG_MIN_PROB if not math.isfinite(v) else max(float(v), FLAG_MIN_PROB) for v in thresholds],
+                   dtype=np.float32)
+    return pred, p_pred, p_pred >= t[pred]
+
+
 def flagged_pixels(probs: np.ndarray, label: np.ndarray, thresholds: Sequence[float],
                    ignore_index: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(flagged, pred, p_pred)``: the confident disagreements (bool H x W), the prediction and its probability.
 
-    ``thresholds``: one per class (NaN: the class was never labelled in the fold; :data:`FLAG_MIN_PROB` is used).
+    ``thresholds``: one per class (see :func:`confident_pixels`).
     """
     _check_shapes(probs, label, len(thresholds), ignore_index)
-    pred, p_pred = predicted_classes(probs)
-    t = np.asarray([FLAG_MIN_PROB if not math.isfinite(v) else max(float(v), FLAG_MIN_PROB) for v in thresholds],
-                   dtype=np.float32)
+    pred, p_pred, confident = confident_pixels(probs, thresholds)
     labelled = label != ignore_index if ignore_index is not None else np.ones(label.shape, bool)
-    flagged = labelled & (pred != label) & (p_pred >= t[pred])
+    flagged = labelled & (pred != label) & confident
     return flagged, pred, p_pred
 
 

@@ -1,0 +1,135 @@
+"""Put the Review dock into the main window: the dock, the Review menu, its keys, and the prediction layer.
+
+The actions are the window's (so Help → Shortcuts lists them and their keys
+work anywhere in the window) and the dock's buttons show them:
+
+    Ctrl+Shift+R  Find label errors (start a review with the dock's settings)
+    .  /  ,       next / previous region
+    A             accept the model's region into the mask (one undo step)
+    D             dismiss the region (remembered; later reviews do not bring it back)
+    M             show / hide the model's prediction over the mask
+
+Everything of the review (actions, controller, job) belongs to the dock's
+panel: deleting it stops a running review and joins its thread.
+"""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import QEvent, QObject, Qt
+from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtWidgets import QApplication, QDockWidget, QMenu, QMessageBox
+
+from fcnstudio.gui.app import observe
+from fcnstudio.gui.review_controller import ReviewController
+from fcnstudio.gui.review_layer import PredictionLayer
+from fcnstudio.gui.review_panel import ReviewPanel
+
+__all__ = ["ACTIONS", "install_review"]
+
+#: key -> (menu text, shortcut, status tip)
+ACTIONS = {
+    "find": ("&Find label errors", "Ctrl+Shift+R",
+             "Train a few models on parts of the dataset and rank the masks by how confidently they disagree"),
+    "cancel": ("&Cancel review", None, "Stop the running review; nothing of it is kept"),
+    "next": ("&Next region", ".", "Show the next region of the review"),
+    "previous": ("&Previous region", ",", "Show the previous region of the review"),
+    "accept": ("&Accept the model's region", "A", "Paint the model's class into the region: one undo step, "
+               "not saved until you save"),
+    "dismiss": ("&Dismiss the region", "D", "The label is right here: hide the region from this and later reviews"),
+    "layer": ("Show the model's &prediction", "M", "Draw the model's classes (outlines) and where it disagrees "
+              "with the mask (yellow) over the image"),
+    "train_again": ("&Train again", None, "Train with the Training settings on the fixed masks; the Runs dock "
+                    "then shows the new run beside the one before"),
+}
+SHORT = {"find": "Find label errors", "cancel": "Cancel", "next": "Next ▶", "previous": "◀ Previous",
+         "accept": "Accept (A)", "dismiss": "Dismiss (D)", "layer": "Prediction (M)", "train_again": "Train again"}
+
+
+def _actions(window) -> dict:
+    actions = {}
+    for key, (text, shortcut, tip) in ACTIONS.items():
+        act = actions[key] = QAction(text, window)
+        if shortcut:
+            act.setShortcut(QKeySequence(shortcut))
+        act.setStatusTip(tip)
+        act.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
+        act.setIconText(SHORT[key])
+        window.addAction(act)  # the keys work anywhere in the window; Help → Shortcuts lists them
+    actions["layer"].setCheckable(True)
+    actions["layer"].setChecked(True)
+    return actions
+
+
+def _menu(window, actions: dict) -> QMenu:
+    bar = window.menuBar()
+    menu = QMenu("&Review", bar)
+    help_menu = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
+    bar.insertMenu(help_menu, menu) if help_menu is not None else bar.addMenu(menu)
+    for key in ("find", "cancel", None, "next", "previous", "accept", "dismiss", "layer", None, "train_again"):
+        menu.addSeparator() if key is None else menu.addAction(actions[key])
+    return menu
+
+
+class _CloseGuard(QObject):
+    """Closing the window while a review runs: Discard it and close / Cancel; then its thread is joined."""
+
+    def __init__(self, window, controller: ReviewController) -> None:
+        super().__init__(controller)
+        self.window, self.controller = window, controller
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.Close or obj is not self.window or self.controller.job is None:
+            return False
+        answer = QMessageBox.question(self.window, "A review is running",
+                                      "A label review is still running. Discard it and close? Nothing of it is kept.",
+                                      QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+                                      QMessageBox.StandardButton.Cancel)
+        if answer != QMessageBox.StandardButton.Discard:
+            event.ignore()
+            return True
+        self.controller.shutdown()
+        return False
+
+
+def install_review(window) -> ReviewPanel:
+    """Create the Review dock (tabbed with the Checker dock) and the Review menu in ``window``."""
+    actions = _actions(window)
+    panel = ReviewPanel(window.settings.store, actions)
+    for act in actions.values():
+        act.setParent(panel)  # they go with the dock (and leave the window's menus and keys)
+    dock = window.add_dock(panel, "Review", Qt.DockWidgetArea.RightDockWidgetArea, "review_dock")
+    checker_dock = next((d for d in window.findChildren(QDockWidget) if d.objectName() == "checker_dock"), None)
+    if not getattr(window, "_state_restored", False) and checker_dock is not None:
+        window.tabifyDockWidget(checker_dock, dock)
+        checker_dock.raise_()
+    layer = PredictionLayer()
+    window.canvas.layers.append(layer)
+    c = panel.controller = ReviewController(window, panel, actions, layer)
+    panel.menu = _menu(window, actions)
+    for key, slot in (("find", c.start), ("cancel", c.cancel), ("next", lambda: c.step(1)),
+                      ("previous", lambda: c.step(-1)), ("accept", c.accept), ("dismiss", c.dismiss),
+                      ("train_again", c.train_again)):
+        actions[key].triggered.connect(slot)
+    actions["layer"].toggled.connect(c.set_layer_visible)
+    panel.review_chosen.connect(c.open_review)
+    panel.order_changed.connect(c.set_order)
+    panel.list.region_selected.connect(c.select)
+    panel.show_anyway.toggled.connect(lambda _: c.update_actions())
+    observe(panel, [(window.session.dataset_changed, c.on_dataset), (window.session.pair_changed, c.on_pair_changed),
+                    (window.session.mask_changed, c.on_mask_changed)])
+    window.installEventFilter(_CloseGuard(window, c))
+    app = QApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(c.shutdown)
+
+    def gone(*_) -> None:  # the dock's panel is being deleted: no review outlives it, no layer stays drawn
+        try:
+            c.shutdown()
+        except RuntimeError:  # the interpreter is exiting and Qt deleted the job's pool first: no thread to join
+            pass
+        if layer in window.canvas.layers:
+            window.canvas.layers.remove(layer)
+
+    panel.destroyed.connect(gone)
+    c.on_dataset()
+    return panel
