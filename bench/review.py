@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import sys
 import tempfile
@@ -93,14 +92,30 @@ def prepared(name: str, tmp: Path) -> tuple[Path, int, bool]:
 
 
 def plant_into(root: Path, classes: int, binary: bool) -> dict:
-    """Plant the errors into the copy's masks (saved as PNG, class indices); returns {stem: Planted}."""
+    """Plant the errors into the copy's masks (saved as PNG, class indices); returns {stem: Planted}.
+
+    The record goes to ``root.parent / f"{root.name}-planted.npz"`` too (kind, before, after and the changed
+    pixels of each), so a kept run can be scored again (:func:`load_planted`)."""
     paths = {p.stem: p for p in (root / "masks").iterdir()}
     masks = {s: np.array(Image.open(p)).astype(np.uint8) for s, p in paths.items()}
     planted = plant(masks, np.random.default_rng(SEED), SHARE, classes, binary)
     for stem in planted:
         paths[stem].unlink()
         Image.fromarray(masks[stem]).save(root / "masks" / (stem + ".png"))
+    np.savez_compressed(root.parent / f"{root.name}-planted.npz",
+                        **{f"{p.stem}|{p.kind}|{p.before}|{p.after}": p.changed for p in planted.values()})
     return planted
+
+
+def load_planted(path: Path) -> dict:
+    from review_plant import Planted
+
+    out = {}
+    with np.load(path) as z:
+        for key in z.files:
+            stem, kind, before, after = key.split("|")
+            out[stem] = Planted(stem, kind, z[key], int(before), int(after))
+    return out
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -211,11 +226,14 @@ def rows_for(name: str, r: dict) -> list[dict]:
     return rows
 
 
-def run(datasets=("ccp8", "drive"), minutes: float | None = None) -> list[dict]:
+def run(datasets=("ccp8", "drive"), minutes: float | None = None, keep: str | None = None) -> list[dict]:
+    """The rows; ``keep``: work in that folder and leave it (datasets, planted records, reviews) for a rescoring."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="fcnbench-review-") as tmp:
+        work = Path(keep) if keep else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         for name in datasets:
-            res = measure(name, Path(tmp), minutes, log=lambda s: print(s, file=sys.stderr, flush=True))
+            res = measure(name, work, minutes, log=lambda s: print(s, file=sys.stderr, flush=True))
             rows += rows_for(name, res)
     return rows
 
@@ -224,8 +242,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", action="append", choices=("ccp8", "drive"))
     ap.add_argument("--minutes-per-fold", type=float, default=None)
+    ap.add_argument("--keep", default=None, metavar="DIR", help="work in DIR and keep it (to rescore later)")
     a = ap.parse_args(argv)
-    rows = run(tuple(a.dataset or ("ccp8", "drive")), a.minutes_per_fold)
+    rows = run(tuple(a.dataset or ("ccp8", "drive")), a.minutes_per_fold, a.keep)
     for r in rows:
         print(f"{r['name']:30s} {r['value']!s:>8} {r['unit']:28s} {r['target']:28s} {'OK' if r['ok'] else 'MISS'}")
     return 0 if all(r["ok"] for r in rows) else 1

@@ -293,8 +293,10 @@ class TrainingPanel(QWidget):
                 self.banner.show_warning(self._loss_warning)
             self._warned.pop(clears, None)
             self.history.insertItem(0, f"step {ev.step}: recovered ({clears} ended) — {ev.message}")
-        elif ev.code == "setup":
-            self.controls.setup.setText(ev.message)
+        elif ev.code == "setup":  # a short line, then why (the tooltip)
+            line, _, why = ev.message.partition("\n")
+            self.controls.setup.setText(line)
+            self.controls.setup.setToolTip(why or line)
             self.controls.setup.show()
         elif ev.code in ("paused", "resumed", "check", "scan", "data", "device", "lr", "loss"):
             self._set_status(ev.message[:1].upper() + ev.message[1:] + ".")

@@ -37,25 +37,26 @@ def default_threads() -> int:
 
 
 def describe_setup(t: Any) -> str:
-    """One line on what a prepared trainer ``t`` uses: network, input scale, crop, schedule, threads, precision."""
+    """What a prepared trainer ``t`` uses: one short line (network, input scale, crop, batch, flips, schedule,
+    threads, precision), then a line on why (the input scale's, the flips' and the precision's reasons)."""
     cfg, mc = t.config, t.model.model_config
     if cfg.max_minutes:
         schedule = f"cosine over {cfg.max_minutes:g} min"
     elif cfg.max_steps or cfg.epochs:
-        schedule = "cosine over the step budget"
+        schedule = "cosine over the steps"
     else:
-        schedule = "constant after warm-up"
-    scale = t.input_scale.scale
-    if not cfg.augment:
-        flips = "no augmentation"
-    elif cfg.flips == "left-right" or (cfg.flips == "auto" and t.orientation.upright):
-        flips = "left-right flips only" + (" (the images have an up)" if cfg.flips == "auto" else "")
-    else:
-        flips = "flips and quarter turns"
-    return (f"{mc['arch']} (width {mc['base_width']}, depth {mc['depth']}); input {scale:g}x"
-            f"{' (full size)' if scale == 1 else ''}, crops {cfg.crop_size} px, batch {cfg.batch_size}, {flips}; "
-            f"lr {cfg.lr:g}, {cfg.warmup_steps}-step warm-up, {schedule}; "
-            f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}; {t.precision.note}")
+        schedule = "constant"
+    upright = cfg.flips == "left-right" or (cfg.flips == "auto" and t.orientation.upright)
+    flips = "no augmentation" if not cfg.augment else "left-right flips" if upright else "all flips"
+    threads = torch.get_num_threads()
+    line = (f"{mc['arch']} w{mc['base_width']}/d{mc['depth']} · input {t.input_scale.scale:g}x · "
+            f"crop {cfg.crop_size} · batch {cfg.batch_size} · {flips} · lr {cfg.lr:g} {schedule} · "
+            f"{threads} thread{'s' if threads != 1 else ''} · {t.precision.label.split(',')[0]}")
+    why = [f"Input scale {t.input_scale.reason}."]
+    if cfg.augment and cfg.flips == "auto":
+        why.append(t.orientation.reason[:1].upper() + t.orientation.reason[1:] + ".")
+    why.append(f"Precision: {t.precision.note}.")
+    return line + "\n" + " ".join(why)
 
 
 def device_for(cfg: TrainConfig) -> torch.device:

@@ -72,6 +72,7 @@ def test_a_run_shows_the_loss_previews_and_table_then_stops_within_a_second(win,
     setup = panel.controls.setup  # one line on what the run uses
     assert setup.isVisible() and "input 1x" in setup.text() and "1 thread" in setup.text()
     assert ("bf16" in setup.text()) or ("float32" in setup.text())
+    assert "Input scale" in setup.toolTip() and "Precision" in setup.toolTip()  # the reasons
     n = panel.plot.point_count
     qtbot.waitUntil(lambda: panel.plot.point_count > n, timeout=5000)  # the curve keeps growing
     stem = panel.grid.previews[0].stem

@@ -84,4 +84,4 @@ def test_an_upright_dataset_trains_with_left_right_flips_only_unless_told_otherw
     t2.run()
     assert t2.sampler.augment.vflip == 0.5 and t2.sampler.augment.rot90 == 0.5
     setup = next(e.message for e in events if isinstance(e, InfoEvent) and e.code == "setup")
-    assert "flips and quarter turns" in setup
+    assert "all flips" in setup.splitlines()[0] and "have an up" not in setup  # told, not decided
