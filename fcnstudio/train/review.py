@@ -6,8 +6,10 @@
 The pairs are cut into ``folds`` contiguous blocks (:func:`fcnstudio.core.review.contiguous_folds`). For
 each fold a model trains with the current training defaults on the other blocks, within the per-fold
 budget, then predicts the fold's images (:mod:`.review_fold`); each image is scored against the fold's
-own per-class thresholds. A fold whose run ends with a standing collapse warning, or fails, is reported
-and its images are left out of the ranking; the trust gate (:mod:`fcnstudio.core.review.trust`) says
+own per-class thresholds. A fold whose run ends with a standing whole-model collapse warning
+(collapse-background, collapse-single-class), or fails, is reported and its images are left out of the
+ranking; a standing class-never-predicted leaves the fold ranked and names the class (``never_predicted``:
+errors of that class cannot be found with this model); the trust gate (:mod:`fcnstudio.core.review.trust`) says
 whether the rest can be read as a ranking at all. Everything goes into a new folder
 ``<dataset>/.fcnstudio/reviews/<timestamp>/`` (fold run folders, ``probs/``, then ``review.json``
 written last and atomically).
@@ -178,7 +180,7 @@ def _fold(ds, cfg, project, check, i, held, others, folder, clock: _Clock, repor
     q = pred.quality
     quality = FoldQuality(fold=i, images=len(pred.stems), mean_iou=q["mean_iou"], mean_fg_iou=q["mean_fg_iou"],
                           pixel_accuracy=q["pixel_accuracy"], iou=q["iou"], thresholds=pred.thresholds.thresholds,
-                          steps=steps, run=f"fold{i}")
+                          steps=steps, run=f"fold{i}", never_predicted=run.never_predicted)
     skipped = [dataclasses.replace(u, reason=pred.skipped[u.stem])
                for u in _unranked(ds, list(pred.skipped), i, "")]
     return quality, scored, skipped

@@ -29,6 +29,7 @@ import torch
 from ..core.io import ImageReadError, read_image
 from ..core.review import ClassThresholds, ImageReview, probs_path, read_probs, score_image, write_probs
 from ..core.review.features import gradient_map, near_duplicate, thumbnail
+from ..core.review.report import BLOCKING_COLLAPSE
 from ..core.runs import standing_collapse
 from . import build
 from .checkpoint import load_checkpoint
@@ -49,7 +50,8 @@ STOP_POLL_S = 0.1
 class FoldRun:
     trainer: Trainer
     result: Any                       # the DoneEvent or ErrorEvent of the run
-    collapse: tuple = ()              # codes of the collapse warnings standing at the end
+    collapse: tuple = ()              # codes of the whole-model collapse warnings standing at the end
+    never_predicted: tuple = ()       # classes of a class-never-predicted warning standing at the end
     error: str = ""
 
     @property
@@ -88,8 +90,12 @@ def train_fold(dataset, config: TrainConfig, project, check, train_stems: Sequen
         watcher.join()
     if isinstance(result, ErrorEvent):
         return FoldRun(trainer, result, error=result.message)
-    codes = tuple(dict.fromkeys(code for code, _ in standing_collapse(warnings)))
-    return FoldRun(trainer, result, collapse=codes)
+    standing = standing_collapse(warnings)
+    # one class never predicted: the model still reads the others' labels, so the fold is ranked (its errors of
+    # that class cannot be found, and the review says so); a model that predicts one class everywhere is not
+    codes = tuple(dict.fromkeys(code for code, _ in standing if code in BLOCKING_COLLAPSE))
+    never = tuple(sorted({k for code, ks in standing if code == "class-never-predicted" for k in ks}))
+    return FoldRun(trainer, result, collapse=codes, never_predicted=never)
 
 
 @dataclass

@@ -218,7 +218,7 @@ def test_an_untrusted_review_says_why_and_shows_no_ranking_unless_asked(make_win
 
 def test_folds_whose_model_collapsed_are_named_with_their_images(make_window, tmp_path):
     root, _ = frames(tmp_path / "collapsing", n=6)
-    review = _review(root, 40, loss="weighted-ce", class_weights=[1.0, 0.0, 0.0], lr=1e-2, eval_every_steps=3,
+    review = _review(root, 40, loss="weighted-ce", class_weights=[1.0, 0.0, 0.0], lr=3e-2, eval_every_steps=3,
                      warmup_steps=1).review
     assert review.collapsed_folds == [1, 2]
     panel = make_window(root).review

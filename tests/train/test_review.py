@@ -60,13 +60,23 @@ def test_a_review_finds_the_unlabelled_square_first_and_keeps_held_out_probabili
 def test_folds_whose_model_collapsed_are_reported_and_not_ranked(tmp_path):
     data, _ = frames(tmp_path / "ds", n=6)
     # a loss that rewards background only: a collapse warning still stands when the runs end
-    cfg = tiny(loss="weighted-ce", class_weights=[1.0, 0.0, 0.0], lr=1e-2, eval_every_steps=3, warmup_steps=1)
+    cfg = tiny(loss="weighted-ce", class_weights=[1.0, 0.0, 0.0], lr=3e-2, eval_every_steps=3, warmup_steps=1)
     review = run_review(data, folds=2, minutes_per_fold=None, steps_per_fold=40, config=cfg).review
     assert review.collapsed_folds == [1, 2]
-    assert all(set(q.collapse) <= {"collapse-background", "class-never-predicted"} for q in review.fold_quality)
+    assert all(q.collapse == ("collapse-background",) for q in review.fold_quality)
     assert review.images == () and len(review.unranked) == 6
     assert all("collapsed" in u.reason for u in review.unranked)
     assert not review.trusted and "too weak" in review.reason
+
+
+def test_a_class_the_model_never_predicts_is_named_and_the_fold_still_ranked(tmp_path):
+    data, _ = frames(tmp_path / "ds", n=6)
+    # class 2 weighs nothing: the model learns background and class 1 and never predicts class 2
+    cfg = tiny(loss="weighted-ce", class_weights=[1.0, 1.0, 0.0], lr=3e-2, eval_every_steps=3, warmup_steps=1)
+    review = run_review(data, folds=2, minutes_per_fold=None, steps_per_fold=40, config=cfg).review
+    assert review.collapsed_folds == [] and len(review.images) == 6
+    assert all(q.never_predicted == (2,) for q in review.fold_quality)
+    assert json.loads(json.dumps(review.to_json()))["fold_quality"][0]["never_predicted"] == [2]
 
 
 def test_label_errors_and_too_few_pairs_refuse_the_review_before_anything_is_written(tmp_path):

@@ -172,7 +172,7 @@ def extract_regions(probs: np.ndarray, label: np.ndarray, thresholds: Sequence[f
             if stats[k, cv2.CC_STAT_AREA] >= min_area:
                 found.append((int(stats[k, cv2.CC_STAT_AREA]), y, j, tuple(int(v) for v in stats[k, :4]), cc, k))
     found.sort(key=lambda f: -f[0])
-    ctx = _Context(probs, label, thresholds, ignore_index, gradient, tuple(neighbour_labels), labelled)
+    ctx = _Context(probs, label, thresholds, ignore_index, gradient, tuple(neighbour_labels), labelled, pred)
     return [region_features(ctx, y, j, box, cc, k) for _, y, j, box, cc, k in found[:MAX_REGIONS]]
 
 
@@ -185,6 +185,20 @@ class _Context:
     gradient: np.ndarray | None
     neighbour_labels: tuple
     labelled: int
+    pred: np.ndarray
+    _components: dict = field(default_factory=dict)
+
+    def component_of(self, which: str, k: int, ys: np.ndarray, xs: np.ndarray) -> float:
+        """The area of the connected region of class ``k`` in the label (``which="label"``) or the prediction
+        that holds most of the pixels ``ys, xs`` (NaN when none does)."""
+        if (which, k) not in self._components:
+            src = self.label if which == "label" else self.pred
+            _, cc, stats, _ = cv2.connectedComponentsWithStats((src == k).astype(np.uint8), connectivity=8)
+            self._components[(which, k)] = (cc, stats[:, cv2.CC_STAT_AREA])
+        cc, areas = self._components[(which, k)]
+        ids = cc[ys, xs]
+        ids = ids[ids > 0]
+        return float(areas[np.bincount(ids).argmax()]) if ids.size else math.nan
 
 
 def region_features(ctx: _Context, y: int, j: int, box: tuple, cc: np.ndarray, k: int) -> Region:
@@ -193,7 +207,11 @@ def region_features(ctx: _Context, y: int, j: int, box: tuple, cc: np.ndarray, k
     ``confidence`` mean p(predicted); ``calibrated`` the same above the class threshold, scaled to [0, 1];
     ``self_confidence`` mean p(label); ``area_fraction`` of the labelled pixels; ``compactness``
     4πA/P² (1 for a disc); ``width`` 2A/P px; ``contact`` share of its length on another label;
-    ``edge_support`` and ``neighbour_support`` (:mod:`.features`; NaN without evidence).
+    ``edge_support`` and ``neighbour_support`` (:mod:`.features`; NaN without evidence); ``coverage`` the share
+    of the whole object the region is: of the labelled component for a labelled class, of the predicted
+    component where the label is background (a label error takes a whole object, a model's mistake mostly a
+    part of one); ``fg_contact`` the share of its outline on a third, foreground class (an erased part of a
+    labelled object touches the rest of it; a blob painted on background touches nothing).
     """
     x, y0, w, h = box
     pad = 2
@@ -214,6 +232,11 @@ def region_features(ctx: _Context, y: int, j: int, box: tuple, cc: np.ndarray, k
     t = max(float(t), FLAG_MIN_PROB) if math.isfinite(t) else FLAG_MIN_PROB
     width = 2.0 * area / perimeter
     grad = ctx.gradient[r0:r1, c0:c1] if ctx.gradient is not None else None
+    whole = ctx.component_of("label", y, ys, xs) if y != 0 else ctx.component_of("pred", j, ys, xs)
+    ring = cv2.dilate(comp.astype(np.uint8), _CROSS).astype(bool) & ~comp
+    around = lab[ring]
+    if ctx.ignore_index is not None:
+        around = around[around != ctx.ignore_index]
     features = {
         "confidence": float(p[:, j].mean()),
         "calibrated": float(np.clip((p[:, j] - t) / max(1e-6, 1.0 - t), 0.0, 1.0).mean()),
@@ -224,6 +247,8 @@ def region_features(ctx: _Context, y: int, j: int, box: tuple, cc: np.ndarray, k
         "contact": min(1.0, float(label_edge.sum()) / (perimeter / 2.0)),
         "edge_support": edge_support(grad, label_edge, model_edge),
         "neighbour_support": neighbour_support(ctx.neighbour_labels, ys, xs, j),
+        "coverage": min(1.0, area / whole) if math.isfinite(whole) else math.nan,
+        "fg_contact": float(((around != 0) & (around != y)).mean()) if around.size else math.nan,
     }
     return Region(box=box, area=area, kind=_kind(y, j, features), label=y, predicted=j, features=features)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from .regions import Region
 
-__all__ = ["REVIEW_VERSION", "FoldQuality", "ImageReview", "Review", "UnrankedImage"]
+__all__ = ["BLOCKING_COLLAPSE", "REVIEW_VERSION", "FoldQuality", "ImageReview", "Review", "UnrankedImage"]
 
 REVIEW_VERSION = 1
 
@@ -43,6 +43,11 @@ def _flt(x) -> float:
     return math.nan if x is None else float(x)
 
 
+#: Collapse warnings that keep a fold's images out of the ranking: the model answers one thing everywhere.
+#: (A standing class-never-predicted does not: the fold is ranked and the class is named in never_predicted.)
+BLOCKING_COLLAPSE = ("collapse-background", "collapse-single-class")
+
+
 @dataclass(frozen=True)
 class FoldQuality:
     """How one fold's model did on its held-out images (``iou`` per class, NaN for a class absent from both)."""
@@ -56,8 +61,9 @@ class FoldQuality:
     thresholds: tuple = ()
     steps: int = 0
     run: str = ""
-    collapse: tuple = ()   # codes of the collapse warnings still standing at the end of the run
+    collapse: tuple = ()   # codes of the whole-model collapse warnings standing at the end (not ranked)
     error: str = ""        # the run failed (its images are not ranked)
+    never_predicted: tuple = ()  # classes the model still never predicted at the end (errors of those: unseen)
 
     @property
     def collapsed(self) -> bool:
@@ -72,7 +78,7 @@ class FoldQuality:
                 "mean_fg_iou": _num(self.mean_fg_iou), "pixel_accuracy": _num(self.pixel_accuracy),
                 "iou": [_num(v) for v in self.iou], "thresholds": [_num(v) for v in self.thresholds],
                 "steps": self.steps, "run": self.run, "collapsed": self.collapsed, "collapse": list(self.collapse),
-                "error": self.error}
+                "never_predicted": list(self.never_predicted), "error": self.error}
 
     @classmethod
     def from_json(cls, d: dict) -> "FoldQuality":
@@ -81,7 +87,8 @@ class FoldQuality:
                    iou=tuple(_flt(v) for v in d.get("iou") or ()),
                    thresholds=tuple(_flt(v) for v in d.get("thresholds") or ()), steps=int(d.get("steps") or 0),
                    run=str(d.get("run") or ""), collapse=tuple(str(c) for c in d.get("collapse") or ()),
-                   error=str(d.get("error") or ""))
+                   error=str(d.get("error") or ""),
+                   never_predicted=tuple(int(c) for c in d.get("never_predicted") or ()))
 
 
 @dataclass(frozen=True)
