@@ -20,10 +20,10 @@ soft-minimum (T = 0.1) of each image's pixel self-confidences (what
 here, cleanlab is not a dependency), whose regions are the connected
 components of pixels the model gives their label under 0.5, ranked by their
 missing confidence. A planted error counts as found by a region whose box
-holds at least a quarter of its changed pixels (and is at most 16 times its box), or is half changed pixels. Figures by kind of error go to
-stderr. Targets: AUROC ≥ 0.75,
-precision@k ≥ 0.4, top-3 ≥ 0.8, queue@100 ≥ 0.6, each ≥ the baseline; the
-review of ~100 images ≤ 15 minutes on 2 cores.
+holds at least a quarter of its changed pixels (and is at most 16 times its
+box), or is half changed pixels. Figures by kind of error go to stderr.
+Targets: AUROC ≥ 0.75, precision@k ≥ 0.4, top-3 ≥ 0.8, queue@100 ≥ 0.6, each
+≥ the baseline; the review of ~100 images ≤ 15 minutes on 2 cores.
 """
 
 from __future__ import annotations
