@@ -41,7 +41,7 @@ from fcnstudio.core.review.regions import extract_regions  # noqa: E402
 def regions_of(root: Path) -> tuple[list[dict], dict]:
     """[{stem, fold, softmin, regions: [{box, kind, label, predicted, area, features, planted}]}], planted."""
     planted = load_planted(root.parent / f"{root.name}-planted.npz")
-    folder = sorted((root / ".fcnstudio" / "reviews").glob("2*"))[-1]
+    folder = sorted(p.parent for p in (root / ".fcnstudio" / "reviews").glob("2*/review.json"))[-1]
     review = json.loads((folder / "review.json").read_text())
     thresholds = {q["fold"]: [math.nan if v is None else v for v in q["thresholds"]] for q in review["fold_quality"]}
     out = []
@@ -55,7 +55,21 @@ def regions_of(root: Path) -> tuple[list[dict], dict]:
                     "regions": [{"box": list(r.box), "kind": r.kind, "label": r.label, "predicted": r.predicted,
                                  "area": r.area, "features": r.features, "region": r,
                                  "planted": bool(p is not None and hits(r.box, p))} for r in regions]})
+    add_pair_share(out)
     return out, planted
+
+
+def add_pair_share(images: list[dict]) -> None:
+    """``pair_share``: the share of its fold's flagged pixels of the same (label, predicted) pair that a region
+    holds. A model's own confusions (dress vs top) spread over many images; a label error is one place."""
+    totals: dict = {}
+    for im in images:
+        for r in im["regions"]:
+            key = (im["fold"], r["label"], r["predicted"])
+            totals[key] = totals.get(key, 0) + r["area"]
+    for im in images:
+        for r in im["regions"]:
+            r["features"]["pair_share"] = r["area"] / totals[(im["fold"], r["label"], r["predicted"])]
 
 
 KINDS = ("missed", "extra", "wrong-class", "border")
@@ -72,13 +86,14 @@ def terms(r: dict) -> np.ndarray:
 
     kind = [float(r["kind"] == k) for k in KINDS]
     cover, contact = val("coverage", 0.0), val("fg_contact", 0.0)
+    share = math.log10(max(val("pair_share", 1e-4), 1e-4)) / 4 + 1  # 0 at 1e-4, 1 at all of it
     width = math.log2(max(val("width", 1.0), 0.5))
     return np.array([base["calibrated"], base["self_confidence"], base["size"], base["shape"], base["edge_support"],
-                     cover, contact * kind[0], contact * (1 - kind[0]), width * kind[3], *kind])
+                     cover, contact * kind[0], contact * (1 - kind[0]), width * kind[3], share, *kind])
 
 
 NAMES = ["calibrated", "self_confidence", "size", "shape", "edge_support", "coverage", "fg_contact_missed",
-         "fg_contact_other", "log2_width_border", *[f"kind_{k}" for k in KINDS]]
+         "fg_contact_other", "log2_width_border", "pair_share", *[f"kind_{k}" for k in KINDS]]
 
 
 def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 3000) -> np.ndarray:
@@ -97,7 +112,7 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 3000) -> np.
     return np.r_[w[0] - (raw * mu).sum(), raw]
 
 
-def scored(images: list[dict], weights: np.ndarray | None, mix: float = 0.3) -> list[dict]:
+def scored(images: list[dict], weights: np.ndarray | None, mix: float = 0.3, agg: str = "max") -> list[dict]:
     """The images with region scores from ``weights`` (None: the code's) and image scores from them."""
     out = []
     for im in images:
@@ -107,13 +122,16 @@ def scored(images: list[dict], weights: np.ndarray | None, mix: float = 0.3) -> 
                 float(1 / (1 + np.exp(-(weights[0] + terms(r) @ weights[1:]))))
             regs.append({"box": r["box"], "score": s})
         regs.sort(key=lambda r: -r["score"])
-        top = regs[0]["score"] if regs else 0.0
+        if agg == "noisy-or":
+            top = 1.0 - float(np.prod([1.0 - r["score"] for r in regs[:3]])) if regs else 0.0
+        else:
+            top = regs[0]["score"] if regs else 0.0
         out.append({"stem": im["stem"], "score": (1 - mix) * top + mix * (1 - im["softmin"]), "regions": regs})
     return out
 
 
-def report(name: str, images: list[dict], planted: dict, weights, mix: float) -> dict:
-    f = figures(scored(images, weights, mix), planted)
+def report(name: str, images: list[dict], planted: dict, weights, mix: float, agg: str = "max") -> dict:
+    f = figures(scored(images, weights, mix, agg), planted)
     print(f"  {name:34s} AUROC {f['auroc']:.3f}  P@k {f['precision_at_k']:.3f}  top3 {f['top3']:.3f}  "
           f"queue100 {f['queue100']:.3f}  " + " ".join(f"{k}:{v['top3']:.2f}/{v['queue100']:.2f}"
                                                        for k, v in f["by_kind"].items()))
@@ -127,7 +145,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     data = {}
     for root in sorted(Path(a.kept).iterdir()):
-        if root.is_dir() and (root / ".fcnstudio" / "reviews").is_dir():
+        if root.is_dir() and list((root / ".fcnstudio" / "reviews").glob("2*/review.json")):
             data[root.name] = regions_of(root)
     xs = {n: np.array([terms(r) for im in d[0] for r in im["regions"]]) for n, d in data.items()}
     ys = {n: np.array([float(r["planted"]) for im in d[0] for r in im["regions"]]) for n, d in data.items()}
@@ -144,6 +162,11 @@ def main(argv=None) -> int:
         for m, w in fitted.items():
             report(f"fitted on {m}" + (" (same data)" if m == n else ""), images, planted, w, a.mix)
         report("fitted on all", images, planted, both, a.mix)
+        other = [w for m, w in fitted.items() if m != n]
+        for mix in (0.0, 0.15, 0.3, 0.5):
+            for agg in ("max", "noisy-or"):
+                for w in other:
+                    report(f"other's weights, mix {mix}, {agg}", images, planted, w, mix, agg)
     return 0
 
 
