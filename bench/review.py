@@ -213,6 +213,13 @@ def measure(name: str, tmp: Path, minutes: float | None, log=print, calibration:
     log(f"{name}: trusted {review.get('trusted')} ({review.get('reason', '')}); fold quality "
         + json.dumps([{k: round(f[k], 3) for k in ('mean_iou', 'pixel_accuracy') if f.get(k) is not None}
                       for f in review.get("fold_quality", [])]))
+    for q in review.get("fold_quality", []):  # the trust gate's evidence: each fold model's quality and ranking
+        of = {im["stem"] for im in review["images"] if im["fold"] == q["fold"]}
+        mine = [im for im in review["images"] if im["stem"] in of]
+        f = figures([{"stem": im["stem"], "score": im["score"], "regions": im["regions"]} for im in mine],
+                    {s: p for s, p in planted.items() if s in of})
+        log(f"{name}: fold {q['fold']} mean IoU {q.get('mean_iou')} pixel accuracy {q.get('pixel_accuracy')}: "
+            f"{len(mine)} images, AUROC {f['auroc']:.3f}, top3 {f['top3']:.3f}")
     log(f"{name}: review {json.dumps(ours)}")
     log(f"{name}: baseline {json.dumps(base)}")
     return {"ours": ours, "base": base, "seconds": seconds, "images": len(review["images"]),

@@ -44,56 +44,32 @@ def regions_of(root: Path) -> tuple[list[dict], dict]:
     folder = sorted(p.parent for p in (root / ".fcnstudio" / "reviews").glob("2*/review.json"))[-1]
     review = json.loads((folder / "review.json").read_text())
     thresholds = {q["fold"]: [math.nan if v is None else v for v in q["thresholds"]] for q in review["fold_quality"]}
-    out = []
+    found = []
     for im in review["images"]:
         probs = np.load(folder / im["probs"])["probs"].astype(np.float32)
         label = np.array(Image.open(root / im["mask"])).astype(np.int64)
         image = np.array(Image.open(root / im["image"]))
-        regions = extract_regions(probs, label, thresholds[im["fold"]], gradient=gradient_map(image))
+        found.append(extract_regions(probs, label, thresholds[im["fold"]], gradient=gradient_map(image)))
+    for fold in {im["fold"] for im in review["images"]}:  # pair_share over each fold, as score_fold takes it
+        at = [i for i, im in enumerate(review["images"]) if im["fold"] == fold]
+        for i, regions in zip(at, scores.with_pair_share([found[i] for i in at])):
+            found[i] = regions
+    out = []
+    for im, regions in zip(review["images"], found):
         p = planted.get(im["stem"])
         out.append({"stem": im["stem"], "fold": im["fold"], "softmin": im["softmin"],
-                    "regions": [{"box": list(r.box), "kind": r.kind, "label": r.label, "predicted": r.predicted,
-                                 "area": r.area, "features": r.features, "region": r,
+                    "regions": [{"box": list(r.box), "kind": r.kind, "region": r,
                                  "planted": bool(p is not None and hits(r.box, p))} for r in regions]})
-    add_pair_share(out)
     return out, planted
 
 
-def add_pair_share(images: list[dict]) -> None:
-    """``pair_share``: the share of its fold's flagged pixels of the same (label, predicted) pair that a region
-    holds. A model's own confusions (dress vs top) spread over many images; a label error is one place."""
-    totals: dict = {}
-    for im in images:
-        for r in im["regions"]:
-            key = (im["fold"], r["label"], r["predicted"])
-            totals[key] = totals.get(key, 0) + r["area"]
-    for im in images:
-        for r in im["regions"]:
-            r["features"]["pair_share"] = r["area"] / totals[(im["fold"], r["label"], r["predicted"])]
-
-
-KINDS = ("missed", "extra", "wrong-class", "border")
+#: The terms fitted: all of the code's but ``neighbour_support`` (no near-duplicate frames in these datasets).
+NAMES = [n for n in scores.REGION_WEIGHTS if n != "neighbour_support"]
 
 
 def terms(r: dict) -> np.ndarray:
-    """The region's terms: the code's (scores.region_terms) and the new ones, per kind where they differ."""
-    base = scores.region_terms(r["region"])
-    f = r["features"]
-
-    def val(name, default=0.0):
-        v = f.get(name, math.nan)
-        return float(v) if v is not None and math.isfinite(v) else default
-
-    kind = [float(r["kind"] == k) for k in KINDS]
-    cover, contact = val("coverage", 0.0), val("fg_contact", 0.0)
-    share = math.log10(max(val("pair_share", 1e-4), 1e-4)) / 4 + 1  # 0 at 1e-4, 1 at all of it
-    width = math.log2(max(val("width", 1.0), 0.5))
-    return np.array([base["calibrated"], base["self_confidence"], base["size"], base["shape"], base["edge_support"],
-                     cover, contact * kind[0], contact * (1 - kind[0]), width * kind[3], share, *kind])
-
-
-NAMES = ["calibrated", "self_confidence", "size", "shape", "edge_support", "coverage", "fg_contact_missed",
-         "fg_contact_other", "log2_width_border", "pair_share", *[f"kind_{k}" for k in KINDS]]
+    t = scores.region_terms(r["region"])
+    return np.array([t[n] for n in NAMES])
 
 
 def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 3000) -> np.ndarray:
@@ -141,7 +117,8 @@ def report(name: str, images: list[dict], planted: dict, weights, mix: float, ag
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("kept", help="the --keep folder of a bench/review.py --calibration run")
-    ap.add_argument("--mix", type=float, default=0.3, help="weight of (1 - soft-min) in the image score")
+    ap.add_argument("--mix", type=float, default=scores.IMAGE_WEIGHTS["softmin"],
+                    help="weight of (1 - soft-min) in the image score")
     a = ap.parse_args(argv)
     data = {}
     for root in sorted(Path(a.kept).iterdir()):
@@ -163,7 +140,7 @@ def main(argv=None) -> int:
             report(f"fitted on {m}" + (" (same data)" if m == n else ""), images, planted, w, a.mix)
         report("fitted on all", images, planted, both, a.mix)
         other = [w for m, w in fitted.items() if m != n]
-        for mix in (0.0, 0.15, 0.3, 0.5):
+        for mix in (0.0, 0.05, 0.3):
             for agg in ("max", "noisy-or"):
                 for w in other:
                     report(f"other's weights, mix {mix}, {agg}", images, planted, w, mix, agg)

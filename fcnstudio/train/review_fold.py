@@ -11,7 +11,8 @@
   confusion matrix (held-out IoU, pixel accuracy) and the per-class thresholds.
 - :func:`score_fold`: each image scored (:func:`fcnstudio.core.review.score_image`)
   against the fold's thresholds, with its image gradient and near-duplicate
-  neighbouring frames of the same fold.
+  neighbouring frames of the same fold, then scored again with ``pair_share``
+  taken over the whole fold (:func:`fcnstudio.core.review.score_fold_images`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import numpy as np
 import torch
 
 from ..core.io import ImageReadError, read_image
-from ..core.review import ClassThresholds, ImageReview, probs_path, read_probs, score_image, write_probs
+from ..core.review import (ClassThresholds, ImageReview, probs_path, read_probs, score_fold_images, score_image,
+                           write_probs)
 from ..core.review.features import gradient_map, near_duplicate, thumbnail
 from ..core.review.report import BLOCKING_COLLAPSE
 from ..core.runs import standing_collapse
@@ -188,7 +190,7 @@ def score_fold(run: FoldRun, pred: FoldPrediction, fold: int, review_dir: Path, 
     dataset = run.trainer.dataset
     index = {store.stem(i): i for i in range(len(store))}
     thresholds = pred.thresholds.thresholds
-    images = []
+    results, pairs = [], []
     for k, stem in enumerate(pred.stems):
         if stop():
             return None
@@ -198,12 +200,12 @@ def score_fold(run: FoldRun, pred: FoldPrediction, fold: int, review_dir: Path, 
             gradient = gradient_map(read_image(pair.image))
         except ImageReadError:  # became unreadable since it was predicted: no edge evidence
             gradient = None
-        result = score_image(probs, pred.labels[stem], thresholds, ignore_index=store.ignore_index,
-                             gradient=gradient, neighbour_labels=_neighbours(pred, k))
-        images.append(ImageReview(mask=dataset.relative(pair.mask), image=dataset.relative(pair.image), stem=stem,
-                                  fold=fold, score=result.score, softmin=result.softmin, regions=result.regions,
-                                  features=result.features,
-                                  probs=probs_path(review_dir, stem).relative_to(review_dir).as_posix()))
+        results.append(score_image(probs, pred.labels[stem], thresholds, ignore_index=store.ignore_index,
+                                   gradient=gradient, neighbour_labels=_neighbours(pred, k)))
+        pairs.append(pair)
         if progress is not None:
             progress(k + 1, len(pred.stems))
-    return images
+    return [ImageReview(mask=dataset.relative(pair.mask), image=dataset.relative(pair.image), stem=stem, fold=fold,
+                        score=result.score, softmin=result.softmin, regions=result.regions, features=result.features,
+                        probs=probs_path(review_dir, stem).relative_to(review_dir).as_posix())
+            for stem, pair, result in zip(pred.stems, pairs, score_fold_images(results))]

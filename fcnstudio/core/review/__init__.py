@@ -15,7 +15,8 @@ from .probs import ProbMap, probs_path, read_probs, write_probs
 from .queue import ALL_REGIONS, BY_IMAGE, QueueItem, ReviewQueue
 from .regions import KINDS, Region, confident_pixels, extract_regions, flagged_pixels
 from .report import FoldQuality, ImageReview, Review, UnrankedImage
-from .scores import ClassThresholds, ImageScore, image_score, region_score, score_image, softmin, softmin_quality
+from .scores import (ClassThresholds, ImageScore, image_score, region_score, score_fold_images, score_image, softmin,
+                     softmin_quality)
 from .trust import MIN_MEAN_IOU, MIN_PIXEL_ACCURACY, verdict
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "UnrankedImage", "add_dismissal", "box_iou", "confident_pixels", "contiguous_folds", "dismissal_for",
     "extract_regions", "filter_review", "flagged_pixels", "image_score", "is_dismissed", "list_reviews",
     "make_review_dir", "probs_path", "read_dismissals", "read_probs", "read_review", "region_pixels", "region_score",
-    "reviews_dir", "score_image", "softmin", "softmin_quality", "verdict", "write_probs", "write_review",
+    "reviews_dir", "score_fold_images", "score_image", "softmin", "softmin_quality", "verdict", "write_probs",
+    "write_review",
 ]

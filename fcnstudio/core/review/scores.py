@@ -14,45 +14,59 @@ fold model that never trained on it) and its label (H x W class indices).
   the pixels labelled with each class over one fold. They decide which
   disagreements are confident (:mod:`.regions`) and scale the ``calibrated``
   feature, so each fold's model is read against its own confidence.
-- :func:`region_score`: a logistic combination of a region's named features
-  (:data:`REGION_WEIGHTS`, :data:`REGION_BIAS`). :func:`image_score`: the
-  strongest region and the soft-min, weighted (:data:`IMAGE_WEIGHTS`).
-  Scores are in [0, 1]; higher = more likely a label error.
+- :func:`region_score`: a logistic combination of a region's terms
+  (:func:`region_terms`, :data:`REGION_WEIGHTS`, :data:`REGION_BIAS`), among
+  them ``pair_share``, which needs the other images of the fold
+  (:func:`score_fold_images`). :func:`image_score`: the strongest region, with
+  the soft-min as a small tie-breaker (:data:`IMAGE_WEIGHTS`). Scores are in
+  [0, 1]; higher = more likely a label error.
 
-The weights are provisional: they are to be calibrated on planted errors
-(docs/adr, later). Every region keeps its raw features in ``review.json`` so
-a calibration can rescore a review without predicting again.
+The weights were fitted on planted errors in two shared datasets
+(``bench/review_calibrate.py``, docs/adr/0008-review-scores.md). Every region
+keeps its raw features in ``review.json`` so a calibration can rescore a
+review without predicting again.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 
-from .regions import BORDER, Region, extract_regions
+from .regions import BORDER, KINDS, Region, extract_regions
 
 __all__ = ["IMAGE_WEIGHTS", "REGION_BIAS", "REGION_WEIGHTS", "SOFTMIN_TEMPERATURE", "ClassThresholds", "ImageScore",
-           "image_score", "region_score", "score_image", "self_confidence", "softmin", "softmin_quality"]
+           "image_score", "region_score", "region_terms", "score_fold_images", "score_image", "self_confidence",
+           "softmin", "softmin_quality", "with_pair_share"]
 
 #: The baseline's temperature (softmin pooling of pixel self-confidences).
 SOFTMIN_TEMPERATURE = 0.1
 
-# Provisional weights: to be calibrated on planted label errors (docs/adr, later).
-#: Logistic weights of the region terms (see :func:`region_terms`).
+#: Logistic weights of the region terms (see :func:`region_terms`), fitted on planted label errors
+#: (``bench/review_calibrate.py``; figures in docs/adr/0008-review-scores.md). ``neighbour_support`` has no
+#: evidence in the calibration sets (no near-duplicate frames) and keeps its hand-set weight.
 REGION_WEIGHTS = {
-    "calibrated": 3.0,         # how far above its class's usual confidence the model is
-    "self_confidence": -2.0,   # how much probability the model still gives the label
-    "size": 1.5,               # log-size: 0 at 0.1 % of the labelled pixels, +1 at 10 %, -1 at 0.001 %
-    "shape": 1.0,              # compactness for blobs, boundary contact for border bands
-    "edge_support": -2.0,      # labelled boundary on an image edge (centred on 0.5; NaN → 0)
-    "neighbour_support": 2.0,  # near-duplicate neighbours label the region as the model does (centred; NaN → 0)
+    "calibrated": 1.97,           # how far above its class's usual confidence the model is
+    "self_confidence": 3.3,       # how much probability the model still gives the label
+    "size": -0.44,                # log-size: 0 at 0.1 % of the labelled pixels, +1 at 10 %, -1 at 0.001 %
+    "shape": -1.67,               # compactness for blobs, boundary contact for border bands
+    "edge_support": -5.7,         # labelled boundary on an image edge (centred on 0.5; NaN → 0)
+    "neighbour_support": 2.0,     # near-duplicate neighbours label the region as the model does (centred; NaN → 0)
+    "coverage": 1.37,             # the share of the labelled object (or predicted one) the region is
+    "fg_contact_missed": 1.56,    # a missed region's outline on a third, foreground class (an erased part)
+    "fg_contact_other": -3.55,    # the same for the other kinds (a model's confusion between neighbours)
+    "log2_width_border": 0.52,    # a border band's width, log2 px
+    "pair_share": 5.0,            # the share of its (label, predicted) confusion the region holds (see below)
+    "kind_missed": 0.0, "kind_extra": 0.0, "kind_wrong-class": 0.0, "kind_border": 0.0,
 }
-REGION_BIAS = -2.0
-#: The image score: weights of the strongest region's score and of (1 - soft-min quality).
-IMAGE_WEIGHTS = {"region": 0.7, "softmin": 0.3}
+REGION_BIAS = -3.5
+#: The image score: weights of the strongest region's score and of (1 - soft-min quality). The soft-min
+#: added nothing on planted errors; its small weight orders the images without a region.
+IMAGE_WEIGHTS = {"region": 0.95, "softmin": 0.05}
+#: ``pair_share`` below this counts as this (log scale: 0 here, 1 for all of it).
+MIN_PAIR_SHARE = 1e-4
 
 
 def self_confidence(probs: np.ndarray, label: np.ndarray, ignore_index: int | None = None) -> np.ndarray:
@@ -102,22 +116,44 @@ class ClassThresholds:
 
 
 def region_terms(region: Region) -> dict:
-    """The terms :data:`REGION_WEIGHTS` multiply, from the region's raw features (each about -1..1)."""
+    """The terms :data:`REGION_WEIGHTS` multiply, from the region's raw features (each about -1..1, or 0/1)."""
     f = region.features
-    area = max(float(f.get("area_fraction", 0.0)), 1e-9)
 
-    def centred(name: str) -> float:
+    def value(name: str, default: float) -> float:
         v = float(f.get(name, math.nan))
-        return v - 0.5 if math.isfinite(v) else 0.0
+        return v if math.isfinite(v) else default
 
-    return {
-        "calibrated": float(f.get("calibrated", 0.0)),
-        "self_confidence": float(f.get("self_confidence", 1.0)),
+    area = max(value("area_fraction", 0.0), 1e-9)
+    missed = float(region.kind == "missed")
+    contact = value("fg_contact", 0.0)
+    share = max(value("pair_share", 1.0), MIN_PAIR_SHARE)
+    terms = {
+        "calibrated": value("calibrated", 0.0),
+        "self_confidence": value("self_confidence", 1.0),
         "size": float(np.clip((math.log10(area) + 3.0) / 2.0, -1.0, 1.0)),
-        "shape": float(f.get("contact", 0.0) if region.kind == BORDER else f.get("compactness", 0.0)),
-        "edge_support": centred("edge_support"),
-        "neighbour_support": centred("neighbour_support"),
+        "shape": value("contact", 0.0) if region.kind == BORDER else value("compactness", 0.0),
+        "edge_support": value("edge_support", 0.5) - 0.5,
+        "neighbour_support": value("neighbour_support", 0.5) - 0.5,
+        "coverage": value("coverage", 0.0),
+        "fg_contact_missed": contact * missed,
+        "fg_contact_other": contact * (1.0 - missed),
+        "log2_width_border": math.log2(max(value("width", 1.0), 0.5)) * float(region.kind == BORDER),
+        "pair_share": math.log10(share) / -math.log10(MIN_PAIR_SHARE) + 1.0,
     }
+    terms.update({f"kind_{k}": float(region.kind == k) for k in KINDS})
+    return terms
+
+
+def with_pair_share(regions_per_image: Sequence[Sequence[Region]]) -> list[list[Region]]:
+    """The regions with ``pair_share``: the share of all flagged pixels of the same (label, predicted) pair,
+    over the images given together (a fold), that a region holds. A model's own confusion (dress read as
+    top) spreads over many images; a label error sits in one place."""
+    totals: dict = {}
+    for regions in regions_per_image:
+        for r in regions:
+            totals[(r.label, r.predicted)] = totals.get((r.label, r.predicted), 0) + r.area
+    return [[replace(r, features={**r.features, "pair_share": r.area / max(totals[(r.label, r.predicted)], 1)})
+             for r in regions] for regions in regions_per_image]
 
 
 def region_score(region: Region, weights: dict | None = None, bias: float | None = None) -> float:
@@ -147,15 +183,21 @@ class ImageScore:
     features: dict
 
 
+def _scored(regions: Sequence[Region]) -> tuple:
+    return tuple(sorted((r.with_score(region_score(r)) for r in regions), key=lambda r: -r.score))
+
+
 def score_image(probs: np.ndarray, label: np.ndarray, thresholds: Sequence[float], *,
                 ignore_index: int | None = None, gradient: np.ndarray | None = None,
                 neighbour_labels: Sequence[np.ndarray] = ()) -> ImageScore:
-    """Regions, their scores and the image score of one held-out image (see the module docstring)."""
+    """Regions, their scores and the image score of one held-out image (see the module docstring).
+
+    ``pair_share`` is taken over this image alone; :func:`score_fold_images` takes it over a fold."""
     s = self_confidence(probs, label, ignore_index)
     quality = softmin(s)
     regions = extract_regions(probs, label, thresholds, ignore_index=ignore_index, gradient=gradient,
                               neighbour_labels=neighbour_labels)
-    scored = sorted((r.with_score(region_score(r)) for r in regions), key=lambda r: -r.score)
+    scored = _scored(with_pair_share([regions])[0])
     flagged = sum(r.area for r in regions)
     features = {
         "mean_self_confidence": float(s.mean()) if s.size else math.nan,
@@ -163,4 +205,14 @@ def score_image(probs: np.ndarray, label: np.ndarray, thresholds: Sequence[float
         "labelled_pixels": float(s.size),
     }
     return ImageScore(score=image_score(quality, [r.score for r in scored]), softmin=quality,
-                      regions=tuple(scored), features=features)
+                      regions=scored, features=features)
+
+
+def score_fold_images(images: Sequence[ImageScore]) -> list[ImageScore]:
+    """The images of one fold scored again with ``pair_share`` taken over all of them."""
+    shared = with_pair_share([im.regions for im in images])
+    out = []
+    for im, regions in zip(images, shared):
+        scored = _scored(regions)
+        out.append(replace(im, regions=scored, score=image_score(im.softmin, [r.score for r in scored])))
+    return out

@@ -9,6 +9,7 @@ import pytest
 from fcnstudio.core.review import (ALL_REGIONS, BY_IMAGE, ImageReview, Region, Review, ReviewQueue,
                                    extract_regions, read_dismissals, region_pixels, write_review)
 from fcnstudio.core.review.folder import make_review_dir
+from fcnstudio.core.review.scores import image_score
 
 from review_arrays import probs_for, scene
 
@@ -95,7 +96,7 @@ def test_accepted_regions_stay_listed_dismissed_ones_go_and_stay_gone(tmp_path):
     second = q.step(top.key, 1)
     q.dismiss(second)
     assert q.left == 2 and q.find(second.key) is None and len(q.items()) == 3
-    assert q.review.images[0].score == pytest.approx(0.7 * 0.8 + 0.3 * 0.5)  # a rescored without the region
+    assert q.review.images[0].score == pytest.approx(image_score(0.5, [0.8]))  # a rescored without the region
     (d,) = read_dismissals(tmp_path)
     assert (d.mask, d.box, d.review) == ("masks/a.png", (50, 50, 10, 10), folder.name)
     again = ReviewQueue.read(tmp_path, folder)  # a later reading of the review (or a later review) hides it too
