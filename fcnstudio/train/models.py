@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .resunet import ResUNet
+from .resunet import ResUNet, norm_layer
 
 __all__ = ["ARCHS", "DEFAULT_MODEL_CONFIG", "NORMS", "FCN", "ResidualUNet", "UNet", "build_model"]
 
@@ -47,20 +47,12 @@ DEFAULT_MODEL_CONFIG: dict[str, Any] = {
 }
 
 
-def _norm(kind: str, ch: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm2d(ch)
-    if kind == "group":
-        return nn.GroupNorm(min(8, ch), ch)
-    return nn.Identity()
-
-
 def _conv_block(cin: int, cout: int, norm: str) -> nn.Sequential:
     """Two 3x3 conv → norm → ReLU layers (bias only when there is no norm)."""
     bias = norm == "none"
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=bias), _norm(norm, cout), nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=bias), _norm(norm, cout), nn.ReLU(inplace=True),
+        nn.Conv2d(cin, cout, 3, padding=1, bias=bias), norm_layer(norm, cout), nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=bias), norm_layer(norm, cout), nn.ReLU(inplace=True),
     )
 
 

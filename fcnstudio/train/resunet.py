@@ -24,10 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ResUNet"]
+__all__ = ["ResUNet", "norm_layer"]
 
 
-def _norm(kind: str, ch: int) -> nn.Module:
+def norm_layer(kind: str, ch: int) -> nn.Module:
+    """The normalisation layer of ``kind`` (batch, group of up to 8 channels, none) for ``ch`` channels."""
     if kind == "batch":
         return nn.BatchNorm2d(ch)
     if kind == "group":
@@ -36,7 +37,7 @@ def _norm(kind: str, ch: int) -> nn.Module:
 
 
 def _conv_norm(cin: int, cout: int, norm: str, stride: int = 1, k: int = 3) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=norm == "none"), _norm(norm, cout))
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=norm == "none"), norm_layer(norm, cout))
 
 
 class BasicBlock(nn.Module):
