@@ -66,6 +66,7 @@ from .config import ConfigError, TrainConfig
 from .errors import DataError, Stopped
 from .evaluation import Evaluator
 from .events import DoneEvent, ErrorEvent, EvalEvent, InfoEvent, StepEvent, WarningEvent
+from .heap import frozen_heap
 from .plan import checked_project, plan_data
 from .preflight import PreflightError, PreflightResult
 from .step import LossLog, TrainStep, add_stop_hooks, is_out_of_memory
@@ -285,11 +286,12 @@ class Trainer:
                 self._emit(done)
                 return done
             self.state = "running"
-            if self.dist is None:
-                self._hooks = add_stop_hooks(self.model, self.control.stop_requested)
-                stopped = self._loop()
-            else:  # no stop hooks: a stop lands where every process agrees, between steps
-                stopped = distributed_loop.run(self)
+            with frozen_heap():  # no collector pauses of the whole process while the loop runs
+                if self.dist is None:
+                    self._hooks = add_stop_hooks(self.model, self.control.stop_requested)
+                    stopped = self._loop()
+                else:  # no stop hooks: a stop lands where every process agrees, between steps
+                    stopped = distributed_loop.run(self)
             done = DoneEvent(
                 best_checkpoint=str(self.best_path) if self.best_path else None,
                 best_mean_iou=self.best_score if self.best_score >= 0 else math.nan,
