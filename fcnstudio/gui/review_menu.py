@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from PyQt6.QtCore import QEvent, QObject, Qt
 from PyQt6.QtGui import QAction, QKeySequence
-from PyQt6.QtWidgets import QApplication, QDockWidget, QMenu, QMessageBox
+from PyQt6.QtWidgets import QApplication, QDockWidget, QFrame, QMenu, QMessageBox, QScrollArea
 
 from fcnstudio.gui.app import observe
 from fcnstudio.gui.review_controller import ReviewController
@@ -97,7 +97,13 @@ def install_review(window) -> ReviewPanel:
     panel = ReviewPanel(window.settings.store, actions)
     for act in actions.values():
         act.setParent(panel)  # they go with the dock (and leave the window's menus and keys)
-    dock = window.add_dock(panel, "Review", Qt.DockWidgetArea.RightDockWidgetArea, "review_dock")
+    scroll = QScrollArea()  # a short column scrolls the dock instead of drawing its rows over each other
+    scroll.setWidget(panel)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # as wide as the panel needs
+    scroll.setMinimumWidth(panel.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
+    dock = window.add_dock(scroll, "Review", Qt.DockWidgetArea.RightDockWidgetArea, "review_dock")
     checker_dock = next((d for d in window.findChildren(QDockWidget) if d.objectName() == "checker_dock"), None)
     if not getattr(window, "_state_restored", False) and checker_dock is not None:
         window.tabifyDockWidget(checker_dock, dock)

@@ -63,9 +63,12 @@ class ReviewPanel(QWidget):
         self.show_anyway.toggled.connect(lambda _: self._update_visibility())
         self.notes = QLabel()
         self.notes.setWordWrap(True)
-        self.one_queue = QCheckBox("One queue: every region of the dataset, most suspicious first")
+        self.one_queue = QCheckBox("One queue")
+        self.one_queue.setToolTip("Every region of the dataset in one list, most suspicious first")
         self.one_queue.toggled.connect(lambda on: self.order_changed.emit(ALL_REGIONS if on else BY_IMAGE))
         self.list = ReviewList()
+        self.list.setMinimumHeight(8 * self.list.fontMetrics().height())  # a few rows even in a crowded column
+        self._gate_text = ""
         self.details = QLabel()
         self.details.setWordWrap(True)
         self.left = QLabel()
@@ -124,8 +127,8 @@ class ReviewPanel(QWidget):
         review = queue.review if queue is not None else None
         self._trusted = review is None or review.trusted
         if review is not None and not review.trusted:
-            self.gate.setText(f"<b>Not trusted</b>: {review.reason[:1].upper()}{review.reason[1:]} "
-                              "The list below would not be a ranking.")
+            self._gate_text = (f"<b>Not trusted</b>: {review.reason[:1].upper()}{review.reason[1:]} "
+                               "The list below would not be a ranking.")
         self.notes.setText(_notes(review))
         self.notes.setVisible(bool(self.notes.text()))
         if queue is not None:
@@ -183,6 +186,13 @@ class ReviewPanel(QWidget):
     def _update_visibility(self) -> None:
         listed = self.regions_shown()
         self.gate.setVisible(self._has_queue and not self._trusted)
+        if listed and not self._trusted:  # the list needs the room: one line, the reason in the tooltip
+            self.gate.setText("<b>Not trusted</b>: the models are too weak; most of this order is noise "
+                              "(hover for why).")
+            self.gate.setToolTip(self._gate_text)
+        else:
+            self.gate.setText(self._gate_text)
+            self.gate.setToolTip("")
         self.show_anyway.setVisible(self._has_queue and not self._trusted)
         for w in (self.one_queue, self.list, self.details, self.left):
             w.setVisible(listed)

@@ -215,6 +215,9 @@ def test_an_untrusted_review_says_why_and_shows_no_ranking_unless_asked(make_win
     panel.show_anyway.click()
     queue = w.review.controller.queue
     assert panel.list.isVisible() and panel.gate.isVisible() and panel.left.isVisible()
+    assert "Not trusted" in panel.gate.text() and "train longer" not in panel.gate.text()  # one line: room
+    assert "train longer" in panel.gate.toolTip()                                         # the reason on hover
+    assert panel.list.height() >= 6 * panel.list.fontMetrics().height()
     assert len(panel.list._items) == len(queue.items())
     assert w.review.controller.actions["next"].isEnabled() == bool(queue.items())
 
