@@ -68,7 +68,7 @@ class ReviewPanel(QWidget):
         self.one_queue.toggled.connect(lambda on: self.order_changed.emit(ALL_REGIONS if on else BY_IMAGE))
         self.list = ReviewList()
         self.list.setMinimumHeight(8 * self.list.fontMetrics().height())  # a few rows even in a crowded column
-        self._gate_text = ""
+        self._gate_text = ""  # the not-trusted verdict of the review shown, in full ("" when trusted or none)
         self.details = QLabel()
         self.details.setWordWrap(True)
         self.left = QLabel()
@@ -126,9 +126,8 @@ class ReviewPanel(QWidget):
         self._has_queue = queue is not None
         review = queue.review if queue is not None else None
         self._trusted = review is None or review.trusted
-        if review is not None and not review.trusted:
-            self._gate_text = (f"<b>Not trusted</b>: {review.reason[:1].upper()}{review.reason[1:]} "
-                               "The list below would not be a ranking.")
+        self._gate_text = "" if self._trusted else (f"<b>Not trusted</b>: {review.reason[:1].upper()}"
+                                                    f"{review.reason[1:]} The list below would not be a ranking.")
         self.notes.setText(_notes(review))
         self.notes.setVisible(bool(self.notes.text()))
         if queue is not None:
