@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
         self.checker = install_checker(self)  # the checker dock, F5, and the banner's Fix…
         self.training = install_training(self)  # the Training dock, its menu and Predict
         self.runs = install_runs(self)  # the Runs dock: past runs, their curves, Predict's checkpoint
-        self.review = install_review(self)  # the Review dock: find the masks that are wrong, fix them here
+        self.review_dock = install_review(self)  # the Review dock: find the masks that are wrong, fix them here
         self.recovery = install_recovery(self)  # journal of unsaved edits; offers them back after a crash
         self.tool_state.changed.connect(self._remember_tool)
         self.toolbar.opacity.valueChanged.connect(lambda v: setattr(self.settings, "opacity", v / 100.0))
@@ -99,6 +99,11 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         self._state_restored = state is not None and self.restoreState(state)
         self._update_title()
+
+    @property
+    def review(self):
+        """The Review dock's panel (built the first time it is needed; see :class:`~.review_menu.ReviewDock`)."""
+        return self.review_dock.panel
 
     # ------------------------------------------------------------------ assembly
 

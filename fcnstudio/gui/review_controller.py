@@ -255,6 +255,11 @@ class ReviewController(QObject):
         self.layer.refresh(self.session.mask, rect)
         self.canvas.update(self.canvas.widget_rect(rect))
 
+    def trigger(self, key: str) -> None:
+        """Do what the Review action ``key`` (:data:`~.review_menu.ACTIONS`, all but the layer toggle) asks."""
+        {"find": self.start, "cancel": self.cancel, "next": lambda: self.step(1), "previous": lambda: self.step(-1),
+         "accept": self.accept, "dismiss": self.dismiss, "train_again": self.train_again}[key]()
+
     def set_layer_visible(self, on: bool) -> None:
         self.layer.visible = bool(on)
         self.canvas.update()

@@ -10,7 +10,9 @@ work anywhere in the window) and the dock's buttons show them:
     M             show / hide the model's prediction over the mask
 
 Everything of the review (actions, controller, job) belongs to the dock's
-panel: deleting it stops a running review and joins its thread.
+panel: deleting it stops a running review and joins its thread. The panel
+and controller are built when first needed (:class:`ReviewDock`), so the
+window's start does not import the review code.
 """
 
 from __future__ import annotations
@@ -20,11 +22,8 @@ from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import QApplication, QDockWidget, QFrame, QMenu, QMessageBox, QScrollArea
 
 from fcnstudio.gui.app import observe
-from fcnstudio.gui.review_controller import ReviewController
-from fcnstudio.gui.review_layer import PredictionLayer
-from fcnstudio.gui.review_panel import ReviewPanel
 
-__all__ = ["ACTIONS", "install_review"]
+__all__ = ["ACTIONS", "ReviewDock", "install_review"]
 
 #: key -> (menu text, shortcut, status tip)
 ACTIONS = {
@@ -73,7 +72,7 @@ def _menu(window, actions: dict) -> QMenu:
 class _CloseGuard(QObject):
     """Closing the window while a review runs: Discard it and close / Cancel; then its thread is joined."""
 
-    def __init__(self, window, controller: ReviewController) -> None:
+    def __init__(self, window, controller) -> None:
         super().__init__(controller)
         self.window, self.controller = window, controller
 
@@ -91,32 +90,76 @@ class _CloseGuard(QObject):
         return False
 
 
-def install_review(window) -> ReviewPanel:
-    """Create the Review dock (tabbed with the Checker dock) and the Review menu in ``window``."""
-    actions = _actions(window)
+class ReviewDock(QObject):
+    """The Review dock, its menu and keys, in the window from the start; its panel and controller (and the
+    review code they import) are built the first time they are needed: the dock is shown, one of its actions
+    is triggered, or :attr:`panel` is asked for. The window starts without paying for what it may never use."""
+
+    def __init__(self, window) -> None:
+        super().__init__(window)
+        self.window = window
+        self.actions = _actions(window)
+        self.menu = _menu(window, self.actions)
+        self.scroll = scroll = QScrollArea()  # a short column scrolls the dock instead of drawing rows over each other
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # as wide as the panel needs
+        self.dock = window.add_dock(scroll, "Review", Qt.DockWidgetArea.RightDockWidgetArea, "review_dock")
+        checker_dock = next((d for d in window.findChildren(QDockWidget) if d.objectName() == "checker_dock"), None)
+        if not getattr(window, "_state_restored", False) and checker_dock is not None:
+            window.tabifyDockWidget(checker_dock, self.dock)
+            checker_dock.raise_()
+        self._panel = None
+        for key in ("cancel", "next", "previous", "accept", "dismiss"):
+            self.actions[key].setEnabled(False)  # nothing to act on before a review is open
+        for key in ("find", "train_again"):
+            self.actions[key].setEnabled(window.session.dataset is not None)
+        self._early = [(window.session.dataset_changed, self._on_dataset)]
+        for key, act in self.actions.items():
+            if key != "layer":
+                self._early.append((act.triggered, lambda *_, k=key: self._first_trigger(k)))
+        self._early.append((self.dock.visibilityChanged, lambda shown: shown and self.panel))
+        for signal, slot in self._early:
+            signal.connect(slot)
+
+    def _on_dataset(self) -> None:
+        for key in ("find", "train_again"):
+            self.actions[key].setEnabled(self.window.session.dataset is not None)
+
+    def _first_trigger(self, key: str) -> None:
+        """An action triggered before the panel was built: build it and do what was asked."""
+        if self._panel is None:
+            self.panel.controller.trigger(key)
+
+    @property
+    def panel(self):
+        """The dock's :class:`~fcnstudio.gui.review_panel.ReviewPanel` (built on first use)."""
+        if self._panel is None:
+            for signal, slot in self._early:
+                signal.disconnect(slot)
+            self._panel = _build(self.window, self.actions, self.menu, self.scroll)
+        return self._panel
+
+
+def _build(window, actions: dict, menu: QMenu, scroll: QScrollArea):
+    from fcnstudio.gui.review_controller import ReviewController
+    from fcnstudio.gui.review_layer import PredictionLayer
+    from fcnstudio.gui.review_panel import ReviewPanel
+
     panel = ReviewPanel(window.settings.store, actions)
     for act in actions.values():
         act.setParent(panel)  # they go with the dock (and leave the window's menus and keys)
-    scroll = QScrollArea()  # a short column scrolls the dock instead of drawing its rows over each other
+    panel.menu = menu
     scroll.setWidget(panel)
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # as wide as the panel needs
     scroll.setMinimumWidth(panel.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
-    dock = window.add_dock(scroll, "Review", Qt.DockWidgetArea.RightDockWidgetArea, "review_dock")
-    checker_dock = next((d for d in window.findChildren(QDockWidget) if d.objectName() == "checker_dock"), None)
-    if not getattr(window, "_state_restored", False) and checker_dock is not None:
-        window.tabifyDockWidget(checker_dock, dock)
-        checker_dock.raise_()
     layer = PredictionLayer()
+    layer.visible = actions["layer"].isChecked()  # M may have been pressed before the panel was built
     window.canvas.layers.append(layer)
     c = panel.controller = ReviewController(window, panel, actions, layer)
-    panel.menu = _menu(window, actions)
-    for key, slot in (("find", c.start), ("cancel", c.cancel), ("next", lambda: c.step(1)),
-                      ("previous", lambda: c.step(-1)), ("accept", c.accept), ("dismiss", c.dismiss),
-                      ("train_again", c.train_again)):
-        actions[key].triggered.connect(slot)
     actions["layer"].toggled.connect(c.set_layer_visible)
+    for key in ACTIONS:
+        if key != "layer":
+            actions[key].triggered.connect(lambda *_, k=key: c.trigger(k))
     panel.review_chosen.connect(c.open_review)
     panel.order_changed.connect(c.set_order)
     panel.list.region_selected.connect(c.select)
@@ -139,3 +182,8 @@ def install_review(window) -> ReviewPanel:
     panel.destroyed.connect(gone)
     c.on_dataset()
     return panel
+
+
+def install_review(window) -> ReviewDock:
+    """Create the Review dock (tabbed with the Checker dock) and the Review menu in ``window``."""
+    return ReviewDock(window)

@@ -23,6 +23,7 @@ from run_folders import make_run  # noqa: E402
 
 from fcnstudio.core.io import read_mask, write_mask  # noqa: E402
 from fcnstudio.core.review import ALL_REGIONS, box_iou, list_reviews, read_dismissals, read_probs, region_pixels, reviews_dir  # noqa: E402,E501
+from fcnstudio.gui.app import Settings  # noqa: E402
 from fcnstudio.gui.jobs import Job, live_jobs  # noqa: E402
 from fcnstudio.gui.review_settings import ReviewSettings  # noqa: E402
 from fcnstudio.gui.shortcuts_dialog import action_rows  # noqa: E402
@@ -265,6 +266,27 @@ def test_a_review_from_the_menu_key_opens_when_it_ends(make_window, tmp_path, qt
     c = w.review.controller
     assert c.queue.name == folder.name and c.queue.review.trusted
     assert c.queue.items()[0].image.stem == "s07" and w.review.list.isVisible()
+
+
+def test_the_keys_work_before_the_review_dock_was_ever_shown(make_window, tmp_path, qtbot):
+    """The dock's panel is built when first needed (the window starts without it): M and Ctrl+Shift+R pressed
+    in a window whose Review dock was never shown hide the layer and start a review with the remembered
+    settings, and the dock shows the review when it ends."""
+    root, _ = frames(tmp_path / "fresh", planted=7)
+    remembered = ReviewSettings(Settings().store)  # the test's own settings file (conftest)
+    remembered.set_values(2, None, 120)
+    remembered.save()
+    remembered.store.sync()
+    w = active(make_window(root), qtbot)
+    w.training.overrides = dict(FOLD)
+    QTest.keyClick(w.canvas, Qt.Key.Key_M)
+    QTest.keyClick(w.canvas, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    c = w.review.controller
+    assert c.job is not None and not c.layer.visible and w.review.settings.values() == (2, None, 120)
+    with qtbot.waitSignal(c.job.finished, timeout=120000):
+        pass
+    (folder,) = list_reviews(root)
+    assert c.queue.name == folder.name and c.queue.items()[0].image.stem == "s07" and w.review.isVisible()
 
 
 def test_a_review_that_ends_after_another_dataset_opened_is_not_shown_over_it(make_window, tmp_path, qtbot):
