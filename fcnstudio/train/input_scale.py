@@ -7,7 +7,9 @@ is one pixel, or none). So the choice reads both from the data::
 
     scale = min(1, max(TARGET_SIDE / short side, MIN_WIDTH_PX / thinnest width))
 
-rounded up to a multiple of :data:`STEP`. *short side*: the median of the
+each term a multiple of :data:`STEP`: for the target side the nearest one (the
+short side comes out as close to 256 px as steps of 1/8 allow, above or below
+it), for the thin-class floor the next one up (never under 4 px). *short side*: the median of the
 masks' shorter sides. *thinnest width*: for every class (background included:
 in EM images the thin membrane is often class 0) the width of its regions,
 estimated per mask as ``2 * area / boundary pixels`` (the width of a strip;
@@ -18,7 +20,10 @@ the class; then the smallest over the classes. Classes seen in fewer than
 Measured (``docs/adr/0007-learning-per-cpu-minute.md``): CCP-8 street-fashion
 photos (550 px wide, thinnest class ~12 px) train at 0.5 (held-out mean IoU
 0.47 after 5 minutes, against 0.40 at 0.625 and 0.23 at 1); DRIVE vessels
-(~3 px) and the bundled sample stay at 1.
+(~3 px) and the bundled sample stay at 1. Rounding the target side up instead
+put the review's CCP-8 copy (~510 x 340 px) at 0.875 (298 px) instead of 0.75
+(255 px), and its 4-minute fold models at a held-out mean IoU of 0.28-0.32
+instead of 0.37-0.41 (docs/adr/0008-review-scores.md).
 
 Everything here is numpy + OpenCV on arrays, so tests call it on masks made in the test.
 """
@@ -38,7 +43,7 @@ __all__ = ["MIN_WIDTH_PX", "STEP", "TARGET_SIDE", "ScaleChoice", "choose_input_s
 TARGET_SIDE = 256
 #: The thinnest labelled structure keeps at least this width, in pixels, after scaling.
 MIN_WIDTH_PX = 4.0
-#: Scales are multiples of this (1/8), rounded up.
+#: Scales are multiples of this (1/8).
 STEP = 0.125
 #: A class must appear in this many sampled masks to constrain the scale (unless no class does).
 MIN_MASKS = 3
@@ -90,8 +95,9 @@ def choose_input_scale(masks: Iterable[np.ndarray], num_classes: int) -> ScaleCh
     widths = {k: float(np.percentile(v, 25)) for k, v in qualified.items()}
     thin_k = min(widths, key=widths.get) if widths else None
     thin = widths[thin_k] if thin_k is not None else math.inf
-    raw = max(TARGET_SIDE / short, MIN_WIDTH_PX / thin if thin > 0 else 1.0)
-    scale = min(1.0, math.ceil(raw / STEP - 1e-9) * STEP)
+    aimed = max(STEP, round(TARGET_SIDE / short / STEP) * STEP)
+    floor = math.ceil((MIN_WIDTH_PX / thin if thin > 0 else 1.0) / STEP - 1e-9) * STEP
+    scale = min(1.0, max(aimed, floor))
     if scale >= 1.0:
         why = (f"full size: the thinnest class (class {thin_k}) is ~{thin:.1f} px wide"
                if thin_k is not None and MIN_WIDTH_PX / thin >= TARGET_SIDE / short
