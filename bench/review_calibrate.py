@@ -1,7 +1,13 @@
 """Fit the review's region and image scores on planted errors, from a kept calibration run, without retraining.
 
     python bench/review.py --calibration --keep /tmp/cal      # fold models, probabilities (once, ~30 min)
-    python bench/review_calibrate.py /tmp/cal                  # features, fits, figures (a minute)
+    python bench/review.py --keep /tmp/test                   # the same on the test set (the bench's rows)
+    python bench/review_calibrate.py /tmp/cal --test /tmp/test # features, fits, figures (a minute)
+
+A kept folder holds dataset copies, each beside its ``<name>-planted.npz``;
+several runs of one dataset (fold models of two versions, say) can sit side by
+side under other names (links to the copies and their ``-planted.npz``): the
+fit pools every run it finds.
 
 For every ranked image of each kept review it extracts the regions again with
 :func:`fcnstudio.core.review.regions.extract_regions` (so features added since
@@ -9,8 +15,9 @@ the review ran are there), marks each region planted or not (a region that
 holds a quarter of a planted error's pixels, or is a quarter planted), fits a
 logistic regression of "planted" on the region terms (L2, plain numpy), and
 prints the bench's figures for: the scores as they are in the code, the fitted
-weights, and each dataset scored with the weights fitted on the other one
-(the honest figure: the weights never saw those images). The weights to put
+weights, each run scored with the weights fitted on each other run, and, with
+``--test``, the test set scored with the weights fitted on all the calibration
+runs (the honest figure: those weights never saw those images). The weights to put
 into ``core/review/scores.py`` and the figures go to
 ``docs/adr/0008-review-scores.md``.
 """
@@ -117,6 +124,9 @@ def report(name: str, images: list[dict], planted: dict, weights, mix: float, ag
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("kept", help="the --keep folder of a bench/review.py --calibration run")
+    ap.add_argument("--test", default=None, metavar="DIR",
+                    help="the --keep folder of a bench/review.py run on the test set: scored with the weights "
+                         "fitted on all of the calibration set (images the weights never saw)")
     ap.add_argument("--mix", type=float, default=scores.IMAGE_WEIGHTS["softmin"],
                     help="weight of (1 - soft-min) in the image score")
     a = ap.parse_args(argv)
@@ -144,6 +154,14 @@ def main(argv=None) -> int:
             for agg in ("max", "noisy-or"):
                 for w in other:
                     report(f"other's weights, mix {mix}, {agg}", images, planted, w, mix, agg)
+    if a.test:
+        for root in sorted(Path(a.test).iterdir()):
+            if root.is_dir() and list((root / ".fcnstudio" / "reviews").glob("2*/review.json")):
+                images, planted = regions_of(root)
+                print(f"test set {root.name}")
+                report("softmin only (mix 1)", images, planted, None, 1.0)
+                report("code's weights", images, planted, None, a.mix)
+                report("fitted on all the calibration set", images, planted, both, a.mix)
     return 0
 
 

@@ -48,20 +48,20 @@ SOFTMIN_TEMPERATURE = 0.1
 #: (``bench/review_calibrate.py``; figures in docs/adr/0008-review-scores.md). ``neighbour_support`` has no
 #: evidence in the calibration sets (no near-duplicate frames) and keeps its hand-set weight.
 REGION_WEIGHTS = {
-    "calibrated": 1.97,           # how far above its class's usual confidence the model is
-    "self_confidence": 3.3,       # how much probability the model still gives the label
-    "size": -0.44,                # log-size: 0 at 0.1 % of the labelled pixels, +1 at 10 %, -1 at 0.001 %
-    "shape": -1.67,               # compactness for blobs, boundary contact for border bands
-    "edge_support": -5.7,         # labelled boundary on an image edge (centred on 0.5; NaN → 0)
+    "calibrated": 2.71,           # how far above its class's usual confidence the model is
+    "self_confidence": -4.46,     # how much probability the model still gives the label
+    "size": -0.70,                # log-size: 0 at 0.1 % of the labelled pixels, +1 at 10 %, -1 at 0.001 %
+    "shape": -0.96,               # compactness for blobs, boundary contact for border bands
+    "edge_support": -2.48,        # labelled boundary on an image edge (centred on 0.5; NaN → 0)
     "neighbour_support": 2.0,     # near-duplicate neighbours label the region as the model does (centred; NaN → 0)
-    "coverage": 1.37,             # the share of the labelled object (or predicted one) the region is
-    "fg_contact_missed": 1.56,    # a missed region's outline on a third, foreground class (an erased part)
-    "fg_contact_other": -3.55,    # the same for the other kinds (a model's confusion between neighbours)
-    "log2_width_border": 0.52,    # a border band's width, log2 px
-    "pair_share": 5.0,            # the share of its (label, predicted) confusion the region holds (see below)
-    "kind_missed": 0.0, "kind_extra": 0.0, "kind_wrong-class": 0.0, "kind_border": 0.0,
+    "coverage": 0.91,             # the share of the labelled object (or predicted one) the region is
+    "fg_contact_missed": 0.12,    # a missed region's outline on a third, foreground class (an erased part)
+    "fg_contact_other": -3.42,    # the same for the other kinds (a model's confusion between neighbours)
+    "log2_width_border": 0.05,    # a border band's width, log2 px
+    "pair_share": 3.2,            # the share of its (label, predicted) confusion the region holds (see below)
+    "kind_missed": 0.0, "kind_extra": -0.30, "kind_wrong-class": -0.49, "kind_border": 0.49,
 }
-REGION_BIAS = -3.5
+REGION_BIAS = -2.06
 #: The image score: weights of the strongest region's score and of (1 - soft-min quality). The soft-min
 #: added nothing on planted errors; its small weight orders the images without a region.
 IMAGE_WEIGHTS = {"region": 0.95, "softmin": 0.05}

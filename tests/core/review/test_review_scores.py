@@ -56,9 +56,9 @@ def _region(**features):
 
 
 # The directions the calibration on planted errors found (docs/adr/0008-review-scores.md): a planted error is
-# a region the model is sure of, whose label the model still half believes (the labelled class is often
-# nearby), small, ragged, not along an image edge, covering most of its object and alone of its kind in the fold.
-@pytest.mark.parametrize("name,low,high", [("calibrated", 0.1, 0.9), ("self_confidence", 0.05, 0.6),
+# a region the model is sure of, whose label it gives almost nothing, small, ragged, not along an image edge,
+# covering most of its object and alone of its kind in the fold.
+@pytest.mark.parametrize("name,low,high", [("calibrated", 0.1, 0.9), ("self_confidence", 0.6, 0.05),
                                            ("area_fraction", 0.05, 1e-4), ("compactness", 0.9, 0.2),
                                            ("edge_support", 0.5, 0.1), ("neighbour_support", 0.2, 0.9),
                                            ("coverage", 0.1, 0.9), ("fg_contact", 0.0, 0.8),
