@@ -27,9 +27,12 @@ __all__ = ["NEAR_DUPLICATE_DIFF", "THUMB_SIZE", "edge_support", "gradient_map", 
 
 #: Thumbnails compared for near-duplicates are this many pixels a side.
 THUMB_SIZE = 32
-#: Two frames are near-duplicates when their z-scored thumbnails differ by less than this on average
-#: (provisional: to be set from measurements on real sequences).
-NEAR_DUPLICATE_DIFF = 0.25
+#: Two frames are near-duplicates when their z-scored thumbnails differ by less than this on average.
+#: ``neighbour_support`` compares labels pixel for pixel, so only frames within a few pixels of each other
+#: may count: a photo or retina shifted by 2 px differs by 0.02-0.06, two different DRIVE retinas by
+#: 0.09-0.3 (median 0.18). The first, provisional 0.25 took 32 of DRIVE's 39 neighbouring pairs for
+#: near-duplicates, and their labels cost the review's DRIVE ranking 0.13 of AUROC (docs/adr/0008).
+NEAR_DUPLICATE_DIFF = 0.06
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
