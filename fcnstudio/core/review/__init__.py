@@ -17,10 +17,10 @@ from .regions import KINDS, Region, confident_pixels, extract_regions, flagged_p
 from .report import FoldQuality, ImageReview, Review, UnrankedImage
 from .scores import (ClassThresholds, ImageScore, image_score, region_score, score_fold_images, score_image, softmin,
                      softmin_quality)
-from .trust import MIN_MEAN_IOU, MIN_PIXEL_ACCURACY, verdict
+from .trust import MIN_MEAN_FG_IOU, MIN_PIXEL_ACCURACY, verdict
 
 __all__ = [
-    "ALL_REGIONS", "BY_IMAGE", "KINDS", "MIN_MEAN_IOU", "MIN_PIXEL_ACCURACY", "REVIEW_FILE", "ClassThresholds",
+    "ALL_REGIONS", "BY_IMAGE", "KINDS", "MIN_MEAN_FG_IOU", "MIN_PIXEL_ACCURACY", "REVIEW_FILE", "ClassThresholds",
     "Dismissal", "FoldQuality", "ImageReview", "ImageScore", "ProbMap", "QueueItem", "Region", "Review", "ReviewQueue",
     "UnrankedImage", "add_dismissal", "box_iou", "confident_pixels", "contiguous_folds", "dismissal_for",
     "extract_regions", "filter_review", "flagged_pixels", "image_score", "is_dismissed", "list_reviews",
