@@ -68,7 +68,7 @@ def run(only=None, quick: bool = False) -> list[dict]:
     steps = 10 if quick else STEPS
     with tempfile.TemporaryDirectory(prefix="fcn-bench-review-gui-") as tmp:
         app, window, _ = sample_window(Path(tmp))
-        window.review.parentWidget().raise_()
+        window.review_dock.dock.raise_()
         idle_lateness(1.0)  # let the window settle
         try:
             late, seconds = review_lateness(window, steps)

@@ -136,7 +136,7 @@ def review_picture(window, out: Path) -> Path:
         raise RuntimeError(f"no trusted review to show: {panel.status.text()}")
     for dock in (window.training.parentWidget(), window.runs.parentWidget()):
         dock.hide()  # the canvas and the Review dock get the height
-    review_dock = panel.parentWidget()
+    review_dock = window.review_dock.dock
     review_dock.raise_()
     window.resizeDocks([review_dock], [REVIEW_DOCK_WIDTH], Qt.Orientation.Horizontal)
     QApplication.processEvents()
@@ -172,7 +172,8 @@ def main(argv=None) -> int:
             print(review_picture(window, out / "window-review.png"), flush=True)
         finally:
             window.training.shutdown()
-            window.review.controller.shutdown()
+            if window.review_dock.built:  # (a review is only running when its panel was built)
+                window.review.controller.shutdown()
             window.close()
             app.processEvents()
     return 0

@@ -43,10 +43,12 @@ NOT_CARRIED = ("max_steps", "epochs", "max_minutes", "resume", "out_dir")
 
 
 def _raise(widget) -> None:
-    dock = widget.parentWidget() if widget is not None else None
-    if isinstance(dock, QDockWidget):
-        dock.show()
-        dock.raise_()
+    """Show and raise the dock that holds ``widget`` (the panel sits in a scroll area inside it)."""
+    while widget is not None and not isinstance(widget, QDockWidget):
+        widget = widget.parentWidget()
+    if widget is not None:
+        widget.show()
+        widget.raise_()
 
 
 class ReviewController(QObject):

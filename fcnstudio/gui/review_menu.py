@@ -17,6 +17,8 @@ window's start does not import the review code.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PyQt6.QtCore import QEvent, QObject, Qt
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import QApplication, QDockWidget, QFrame, QMenu, QMessageBox, QScrollArea
@@ -24,6 +26,10 @@ from PyQt6.QtWidgets import QApplication, QDockWidget, QFrame, QMenu, QMessageBo
 from fcnstudio.gui.app import observe
 
 __all__ = ["ACTIONS", "ReviewDock", "install_review"]
+
+#: where a dataset keeps its reviews (``core.review.reviews_dir``, named here so the window's start does not
+#: import the review code to look)
+REVIEWS = Path(".fcnstudio", "reviews")
 
 #: key -> (menu text, shortcut, status tip)
 ACTIONS = {
@@ -112,19 +118,26 @@ class ReviewDock(QObject):
         self._panel = None
         for key in ("cancel", "next", "previous", "accept", "dismiss"):
             self.actions[key].setEnabled(False)  # nothing to act on before a review is open
-        for key in ("find", "train_again"):
-            self.actions[key].setEnabled(window.session.dataset is not None)
         self._early = [(window.session.dataset_changed, self._on_dataset)]
+        observe(self, self._early[:1])  # detached when the window goes, whether or not the panel was built
         for key, act in self.actions.items():
             if key != "layer":
                 self._early.append((act.triggered, lambda *_, k=key: self._first_trigger(k)))
         self._early.append((self.dock.visibilityChanged, lambda shown: shown and self.panel))
-        for signal, slot in self._early:
+        for signal, slot in self._early[1:]:
             signal.connect(slot)
+        self._on_dataset()
+
+    @property
+    def built(self) -> bool:
+        return self._panel is not None
 
     def _on_dataset(self) -> None:
+        ds = self.window.session.dataset
         for key in ("find", "train_again"):
-            self.actions[key].setEnabled(self.window.session.dataset is not None)
+            self.actions[key].setEnabled(ds is not None)
+        if ds is not None and (ds.root / REVIEWS).is_dir():
+            self.panel  # the dataset has reviews: open the newest now, so that . and , work with the dock hidden
 
     def _first_trigger(self, key: str) -> None:
         """An action triggered before the panel was built: build it and do what was asked."""
@@ -135,7 +148,8 @@ class ReviewDock(QObject):
     def panel(self):
         """The dock's :class:`~fcnstudio.gui.review_panel.ReviewPanel` (built on first use)."""
         if self._panel is None:
-            for signal, slot in self._early:
+            early, self._early = self._early, []  # a failed build leaves nothing half-disconnected behind
+            for signal, slot in early:
                 signal.disconnect(slot)
             self._panel = _build(self.window, self.actions, self.menu, self.scroll)
         return self._panel

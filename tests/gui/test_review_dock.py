@@ -289,6 +289,12 @@ def test_the_keys_work_before_the_review_dock_was_ever_shown(make_window, tmp_pa
     assert c.queue.name == folder.name and c.queue.items()[0].image.stem == "s07" and w.review.isVisible()
 
 
+def test_on_a_dataset_with_a_review_the_region_keys_work_though_the_dock_was_never_shown(make_window, data, qtbot):
+    w = active(make_window(data[0]), qtbot)  # the Review dock stays tabbed behind the Checker dock
+    QTest.keyClick(w.canvas, Qt.Key.Key_Period)
+    assert w.session.pair.stem == data[1] and w.review.controller.current is not None
+
+
 def test_a_review_that_ends_after_another_dataset_opened_is_not_shown_over_it(make_window, tmp_path, qtbot):
     first, _ = frames(tmp_path / "first", planted=7)
     second, _ = frames(tmp_path / "second", n=4)
