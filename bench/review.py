@@ -210,15 +210,17 @@ def measure(name: str, tmp: Path, minutes: float | None, log=print, calibration:
     review = json.loads(done.stdout)
     review["folder"] = review.get("folder") or sorted((root / ".fcnstudio" / "reviews").iterdir())[-1].name
     ours, base = evaluate(root, review, planted)
+    keys = ("mean_fg_iou", "mean_iou", "pixel_accuracy")
     log(f"{name}: trusted {review.get('trusted')} ({review.get('reason', '')}); fold quality "
-        + json.dumps([{k: round(f[k], 3) for k in ('mean_iou', 'pixel_accuracy') if f.get(k) is not None}
+        + json.dumps([{k: round(f[k], 3) for k in keys if f.get(k) is not None}
                       for f in review.get("fold_quality", [])]))
     for q in review.get("fold_quality", []):  # the trust gate's evidence: each fold model's quality and ranking
         of = {im["stem"] for im in review["images"] if im["fold"] == q["fold"]}
         mine = [im for im in review["images"] if im["stem"] in of]
         f = figures([{"stem": im["stem"], "score": im["score"], "regions": im["regions"]} for im in mine],
                     {s: p for s, p in planted.items() if s in of})
-        log(f"{name}: fold {q['fold']} mean IoU {q.get('mean_iou')} pixel accuracy {q.get('pixel_accuracy')}: "
+        log(f"{name}: fold {q['fold']} mean foreground IoU {q.get('mean_fg_iou')} (all classes {q.get('mean_iou')}) "
+            f"pixel accuracy {q.get('pixel_accuracy')}: "
             f"{len(mine)} images, AUROC {f['auroc']:.3f}, top3 {f['top3']:.3f}")
     log(f"{name}: review {json.dumps(ours)}")
     log(f"{name}: baseline {json.dumps(base)}")

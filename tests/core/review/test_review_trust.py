@@ -15,7 +15,9 @@ def quality(fold: int, label: np.ndarray, pred: np.ndarray, classes: int) -> Fol
         inter, union = np.sum((label == k) & (pred == k)), np.sum((label == k) | (pred == k))
         iou.append(inter / union if union else np.nan)
     iou = np.array(iou)
-    return FoldQuality(fold=fold, images=1, mean_iou=float(np.nanmean(iou)), mean_fg_iou=float(np.nanmean(iou[1:])),
+    fg = iou[1:][~np.isnan(iou[1:])]
+    return FoldQuality(fold=fold, images=1, mean_iou=float(np.nanmean(iou)),
+                       mean_fg_iou=float(fg.mean()) if fg.size else float("nan"),
                        pixel_accuracy=float(np.mean(label == pred)), iou=tuple(iou))
 
 
@@ -45,3 +47,13 @@ def test_a_model_that_reads_the_foreground_roughly_is_trusted_and_a_weak_fold_is
     weak = quality(2, label, np.where(label == 2, 1, 0).astype(np.uint8), 3)   # class 1 never, class 2 as class 1
     trusted, reason = verdict([good, weak])
     assert not trusted and "fold 2:" in reason and "fold 1:" not in reason
+
+
+def test_a_fold_of_negatives_is_judged_on_its_pixel_accuracy():
+    empty = np.zeros((50, 50), np.uint8)   # a block of images without foreground, read as such
+    clean = quality(1, empty, empty, 3)
+    assert np.isnan(clean.mean_fg_iou) and verdict([clean]) == (True, "")
+    phantom = empty.copy()
+    phantom[:25] = 1                       # half the background read as class 1
+    trusted, reason = verdict([quality(1, empty, phantom, 3)])
+    assert not trusted and "pixel accuracy 0.50" in reason
