@@ -100,7 +100,7 @@ def choose_input_scale(masks: Iterable[np.ndarray], num_classes: int) -> ScaleCh
     scale = min(1.0, max(aimed, floor))
     if scale >= 1.0:
         why = (f"full size: the thinnest class (class {thin_k}) is ~{thin:.1f} px wide"
-               if thin_k is not None and MIN_WIDTH_PX / thin >= TARGET_SIDE / short
+               if thin_k is not None and floor > aimed
                else f"full size: images are {short:.0f} px on their short side")
     else:
         why = (f"{scale:g}x: images are {short:.0f} px on their short side and the thinnest class "
