@@ -118,14 +118,14 @@ class ReviewDock(QObject):
         self._panel = None
         for key in ("cancel", "next", "previous", "accept", "dismiss"):
             self.actions[key].setEnabled(False)  # nothing to act on before a review is open
-        self._early = [(window.session.dataset_changed, self._on_dataset)]
-        observe(self, self._early[:1])  # detached when the window goes, whether or not the panel was built
-        for key, act in self.actions.items():
-            if key != "layer":
-                self._early.append((act.triggered, lambda *_, k=key: self._first_trigger(k)))
-        self._early.append((self.dock.visibilityChanged, lambda shown: shown and self.panel))
-        for signal, slot in self._early[1:]:
+        # until the panel is built: showing the dock or triggering an action builds it (then the panel's own
+        # connections take over and these go)
+        self._early = [(self.dock.visibilityChanged, lambda shown: shown and self.panel)]
+        self._early += [(act.triggered, lambda *_, k=key: self._first_trigger(k))
+                        for key, act in self.actions.items() if key != "layer"]
+        for signal, slot in self._early:
             signal.connect(slot)
+        observe(self, [(window.session.dataset_changed, self._on_dataset)])
         self._on_dataset()
 
     @property
@@ -133,6 +133,8 @@ class ReviewDock(QObject):
         return self._panel is not None
 
     def _on_dataset(self) -> None:
+        if self._panel is not None:
+            return  # the controller follows the dataset (and the actions) from here on
         ds = self.window.session.dataset
         for key in ("find", "train_again"):
             self.actions[key].setEnabled(ds is not None)
