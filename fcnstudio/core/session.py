@@ -19,7 +19,8 @@ Parts with their own module: :mod:`~fcnstudio.core.class_editing` (the
 project after a class edit), :mod:`~fcnstudio.core.read_ahead` (neighbouring
 pairs read in the background), :mod:`~fcnstudio.core.findings_index` (the
 error marks of the pair list). Crash recovery is not part of the session: a
-:class:`~fcnstudio.core.recovery.follower.SessionFollower` observes it.
+:class:`~fcnstudio.core.recovery.follower.SessionFollower` observes it. What mask a pair opens with
+(editable, or read-only and why) is :mod:`~fcnstudio.core.pair_mask`'s call.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ from .checker.findings import Finding
 from .findings_index import error_counts
 from .history import History, HistoryBudget
 from .io import write_mask
-from .labels import ReadOnly, classify_mask, infer_project, load_project
-from .pair_files import PairFiles, histogram, read_pair, write_protected
+from .labels import ReadOnly, infer_project, load_project
+from .pair_files import histogram, read_pair, write_protected
+from .pair_mask import opened_mask
 from .project import PROJECT_FILE, Project, ProjectError, save_project
 from .read_ahead import PREFETCH_MAX_BYTES, ReadAhead
 from .session_types import ASK_CANCEL, ASK_DISCARD, ASK_SAVE, Event, PairStatus, SessionError
@@ -346,7 +348,9 @@ class EditSession:
             errors.append(f"Image: {files.image_error}")
         elif pair.image is None:
             errors.append(f"{pair.name}: no image file for this mask (missing-image).")
-        mask, stored, read_only, new = self._mask_from(pair, files, image)
+        target = self.target_path(pair)
+        mask, stored, read_only, new = opened_mask(pair, files, image, self.project, target,
+                                                   self.dataset.relative(target))
         if read_only is not None and read_only.code == "unreadable":
             errors.append(f"Mask: {read_only.message}")
         self.index = index
@@ -366,45 +370,6 @@ class EditSession:
         self.pair_changed.emit()
         self.status_changed.emit()
         self._prefetch_neighbours()
-
-    def _mask_dtype(self) -> np.dtype:
-        p = self.project
-        big = p.num_classes > 256 or (p.ignore_index is not None and p.ignore_index > 255)
-        return np.dtype(np.uint16 if big else np.uint8)
-
-    def _mask_from(self, pair: Pair, files: PairFiles, image: np.ndarray | None):
-        """``(mask, stored, read_only, is_new)`` for ``pair``."""
-        shape = image.shape[:2] if image is not None else None
-        if pair.mask is None:
-            if shape is None:
-                return None, None, None, False
-            return np.zeros(shape, self._mask_dtype()), None, self._protected(pair), True
-        if files.mask_file is None:
-            blank = np.zeros(shape, self._mask_dtype()) if shape is not None else None
-            return blank, None, ReadOnly("unreadable", files.mask_error or "cannot be read"), False
-        mf = files.mask_file
-        mask, read_only = classify_mask(mf, self.project, self._mask_dtype(), pair.mask.name, files.hist)
-        if read_only is None:
-            read_only = self._protected(pair)
-        if read_only is None and shape is not None and mask.shape != shape:
-            h, w = shape
-            rotated = mask.shape == (w, h)
-            read_only = ReadOnly(
-                "shape-mismatch",
-                f"The mask is {mask.shape[1]}x{mask.shape[0]} but the image is {w}x{h}"
-                + (" (rotated)" if rotated else "") + ": it cannot be painted over this image.",
-            )
-        return mask, (mf.array if read_only is not None else None), read_only, False
-
-    def _protected(self, pair: Pair) -> ReadOnly | None:
-        target = self.target_path(pair)
-        if not write_protected(target):
-            return None
-        return ReadOnly(
-            "write-protected",
-            f"{self.dataset.relative(target)} is write-protected on disk, so edits could not be saved. "
-            "Copy the dataset to a folder you can write to, or change the permissions.",
-        )
 
     # ------------------------------------------------------------------ reading ahead
 
