@@ -23,13 +23,7 @@ from .labels import ReadOnly, classify_mask
 from .pair_files import PairFiles, write_protected
 from .project import Project
 
-__all__ = ["mask_dtype", "opened_mask", "protection"]
-
-
-def mask_dtype(project: Project) -> np.dtype:
-    """uint8 while every class value and the ignore value fit in it, else uint16."""
-    big = project.num_classes > 256 or (project.ignore_index is not None and project.ignore_index > 255)
-    return np.dtype(np.uint16 if big else np.uint8)
+__all__ = ["opened_mask", "protection"]
 
 
 def protection(target: Path, shown: str) -> ReadOnly | None:
@@ -48,7 +42,7 @@ def opened_mask(pair: Pair, files: PairFiles, image: np.ndarray | None, project:
 
     ``target``: where saving writes the mask (``shown``: that path as the user sees it)."""
     shape = image.shape[:2] if image is not None else None
-    dtype = mask_dtype(project)
+    dtype = project.mask_dtype
     if pair.mask is None:
         if shape is None:
             return None, None, None, False

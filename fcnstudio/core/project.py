@@ -32,6 +32,11 @@ PROJECT_FILE = "fcnstudio.json"
 MAX_CLASSES = 1024
 
 
+def index_dtype(largest: int) -> np.dtype:
+    """The mask type that holds class indices (and an ignore value) up to ``largest``: uint8, else uint16."""
+    return np.dtype(np.uint8 if largest <= 255 else np.uint16)
+
+
 class ProjectError(ValueError):
     """fcnstudio.json cannot be used; the message names the field and what to do."""
 
@@ -73,6 +78,11 @@ class Project:
         return [c.color for c in self.classes]
 
     @property
+    def mask_dtype(self) -> np.dtype:
+        """The type of this project's class-index masks: uint8 while every class and the ignore value fit."""
+        return index_dtype(max(self.num_classes - 1, self.ignore_index or 0))
+
+    @property
     def color_map(self) -> dict[tuple[int, int, int], int]:
         return {k: v for k, v in self.label_map.items() if isinstance(k, tuple)}
 
@@ -106,7 +116,7 @@ class Project:
                 bad = np.unique(key[out < 0])[:5]
                 cols = ", ".join(f"#{int(v):06x}" for v in bad)
                 raise LabelError(f"{name}: colours not in the label map: {cols}")
-            return out.astype(np.uint8 if self.num_classes <= 256 else np.uint16)
+            return out.astype(self.mask_dtype)
         if raw.dtype.kind == "f":
             if not np.all(np.isfinite(raw)) or not np.all(raw == np.round(raw)):
                 raise LabelError(f"{name}: float mask with values that are not whole numbers; run the non-integer-mask fix.")
@@ -132,8 +142,7 @@ class Project:
                 + (f", ignore {self.ignore_index}" if self.ignore_index is not None else "")
                 + "); fix the masks or the label map."
             )
-        big = self.num_classes > 256 or (self.ignore_index or 0) > 255
-        return out.astype(np.uint16 if big else np.uint8)
+        return out.astype(self.mask_dtype)
 
     # ------------------------------------------------------------ json
 

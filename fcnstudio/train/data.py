@@ -23,7 +23,7 @@ import numpy as np
 
 from ..core.dataset import Dataset, Pair
 from ..core.io import ImageReadError, read_image, read_mask_file
-from ..core.project import LabelError, Project
+from ..core.project import LabelError, Project, index_dtype
 from .errors import DataError, UnreadableError
 from .preprocess import prepare_image
 
@@ -42,10 +42,6 @@ def train_ignore_index(project: Project) -> int:
     if project.ignore_index is not None:
         return int(project.ignore_index)
     return 255 if project.num_classes <= 255 else project.num_classes
-
-
-def _mask_dtype(num_classes: int, ignore: int):
-    return np.uint8 if max(num_classes - 1, ignore) <= 255 else np.uint16
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,8 @@ class PairStore:
         self.in_channels = 1 if mode == "grey" else 3
         self.num_classes = project.num_classes
         self.ignore_index = train_ignore_index(project)
-        self.mask_dtype = _mask_dtype(self.num_classes, self.ignore_index)
+        # the training ignore value may be num_classes (256 classes, none ignored): it must fit too
+        self.mask_dtype = index_dtype(max(self.num_classes - 1, self.ignore_index))
         self.cache_bytes = int(cache_mb) * 2**20
         self._cache: OrderedDict[int, Sample] = OrderedDict()
         self._cached = 0

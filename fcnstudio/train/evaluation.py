@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..core.project import index_dtype
 from .data import PairStore, Sample
 from .errors import Stopped, UnreadableError
 from .events import EvalEvent, Preview
@@ -163,7 +164,7 @@ class Evaluator:
         if (y != ignore).any():
             part.losses.append((i, float(loss_fn(torch.log(prob.clamp_min(1e-8))[None], y[None]))))
         prob_np = prob.cpu().numpy()
-        pred_np = prob.argmax(0).cpu().numpy().astype(np.uint8 if num_classes <= 256 else np.uint16)
+        pred_np = prob.argmax(0).cpu().numpy().astype(index_dtype(num_classes - 1))
         part.acc.update(pred_np, s.mask, prob_np)
         part.image_spread = float(np.fmax(part.image_spread, _image_spread(s, ignore)))
         part.scored += 1

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.io import IMAGE_SUFFIXES, ImageReadError, read_image, write_mask
+from ..core.project import index_dtype
 from .checkpoint import CheckpointError, check_model, load_checkpoint, one_line, validate_checkpoint
 from .models import build_model
 from .precision import Precision, native_bf16
@@ -133,8 +134,7 @@ class Predictor:
         if prob.shape[1:] != (h, w):
             prob = F.interpolate(prob[None], size=(h, w), mode="bilinear", align_corners=False)[0]
         classes = prob.argmax(0).cpu().numpy()
-        dtype = np.uint8 if self.num_classes <= 256 else np.uint16
-        return classes.astype(dtype), prob.cpu().numpy()
+        return classes.astype(index_dtype(self.num_classes - 1)), prob.cpu().numpy()
 
 
 @dataclass(frozen=True)

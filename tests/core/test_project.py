@@ -105,6 +105,18 @@ def test_encode_applies_value_and_colour_maps(tmp_path):
         pc.encode(rgb)
 
 
+def test_encoded_masks_hold_every_class_and_the_ignore_value():
+    def project(n, ignore):
+        return Project(classes=tuple(ClassInfo(f"c{i}", (i % 256, 0, 0)) for i in range(n)), ignore_index=ignore)
+
+    small = project(3, 255).encode(np.array([[0, 2], [255, 1]], np.uint16))
+    assert small.dtype == np.uint8 and small.tolist() == [[0, 2], [255, 1]]
+    many = project(300, None).encode(np.array([[299, 0]], np.uint16))
+    assert many.dtype == np.uint16 and many.tolist() == [[299, 0]]
+    far_ignore = project(3, 1000).encode(np.array([[1000, 2]], np.uint16))
+    assert far_ignore.dtype == np.uint16 and far_ignore.tolist() == [[1000, 2]]
+
+
 def test_voc_palette_masks_get_voc_class_names(tmp_path):
     m = np.zeros((8, 8), np.uint8)
     m[2:4, 2:4] = 15

@@ -163,6 +163,18 @@ def test_sixteen_bit_images_use_their_range():
     assert unit_scale(np.full((4, 4), 200, np.uint8)).max() == pytest.approx(200 / 255)
 
 
+def test_a_256_class_project_trains_with_an_ignore_value_masks_can_hold(tmp_path):
+    m = np.zeros((32, 32), np.uint16)
+    m[4:8, 4:8] = 255
+    ds, proj = _dataset(tmp_path, {"a": m}, project={"classes": [f"c{i}" for i in range(256)], "ignore_index": None})
+    store = _store(ds, proj)
+    ignore = train_ignore_index(proj)
+    assert ignore == 256  # 255 is a class
+    mask = store.load(0).mask
+    assert (mask == 255).sum() == 16
+    assert int(np.array(ignore).astype(mask.dtype)) == 256  # padding with it does not wrap to class 0
+
+
 def test_cache_is_bounded(tmp_path):
     masks = {f"p{i}": np.zeros((32, 32), np.uint8) for i in range(3)}
     ds, proj = _dataset(tmp_path, masks, project={"classes": ["bg", "fg"], "ignore_index": None})
