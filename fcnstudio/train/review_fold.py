@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from ..core.io import ImageReadError, read_image
-from ..core.review import (ClassThresholds, ImageReview, probs_path, read_probs, score_fold_images, score_image,
-                           write_probs)
+from ..core.review import (ClassThresholds, ImageReview, gate_foreground_iou, probs_path, read_probs,
+                           score_fold_images, score_image, write_probs)
 from ..core.review.features import gradient_map, near_duplicate, thumbnail
 from ..core.review.report import BLOCKING_COLLAPSE
 from ..core.runs import standing_collapse
@@ -115,11 +115,12 @@ class FoldPrediction:
 
     @property
     def quality(self) -> dict:
-        """Held-out mean IoU (all classes, and foreground), pixel accuracy and per-class IoU."""
+        """Held-out mean IoU (all classes; foreground: the classes labelled here), pixel accuracy, per-class IoU."""
         m = metrics_from_confusion(self.confusion)
         total = int(self.confusion.sum())
         acc = float(np.trace(self.confusion)) / total if total else math.nan
-        return {"mean_iou": m.mean_iou, "mean_fg_iou": m.mean_fg_iou, "pixel_accuracy": acc, "iou": m.iou}
+        fg = gate_foreground_iou(m.iou, self.confusion.sum(axis=1))
+        return {"mean_iou": m.mean_iou, "mean_fg_iou": fg, "pixel_accuracy": acc, "iou": m.iou}
 
 
 def predict_fold(run: FoldRun, held: Sequence[str], review_dir: Path, stop: Callable[[], bool],

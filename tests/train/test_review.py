@@ -103,3 +103,14 @@ def test_a_cancelled_review_leaves_no_folder_and_no_review_json(tmp_path, phase,
                      stop=stop.is_set)
     assert stop.is_set() and out.cancelled and out.review is None
     assert list(reviews_dir(data).iterdir()) == []
+
+
+def test_a_fold_s_foreground_iou_counts_the_classes_labelled_in_its_images():
+    from fcnstudio.train.review_fold import FoldPrediction
+    # rows: labelled background / class 1 / class 2; columns: predicted. Class 2 is labelled nowhere in this
+    # fold, but the model put 5 pixels of it on the background.
+    confusion = np.array([[90, 0, 5], [2, 8, 0], [0, 0, 0]])
+    q = FoldPrediction(confusion=confusion).quality
+    assert q["iou"][2] == 0.0 and q["mean_fg_iou"] == pytest.approx(0.8)  # class 1 alone: 8 / (8 + 2)
+    negatives = np.array([[95, 5, 0], [0, 0, 0], [0, 0, 0]])  # no foreground labelled: nothing to measure
+    assert np.isnan(FoldPrediction(confusion=negatives).quality["mean_fg_iou"])

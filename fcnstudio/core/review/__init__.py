@@ -17,14 +17,14 @@ from .regions import KINDS, Region, confident_pixels, extract_regions, flagged_p
 from .report import FoldQuality, ImageReview, Review, UnrankedImage
 from .scores import (ClassThresholds, ImageScore, image_score, region_score, score_fold_images, score_image, softmin,
                      softmin_quality)
-from .trust import MIN_MEAN_FG_IOU, MIN_PIXEL_ACCURACY, verdict
+from .trust import MIN_MEAN_FG_IOU, MIN_PIXEL_ACCURACY, gate_foreground_iou, verdict
 
 __all__ = [
     "ALL_REGIONS", "BY_IMAGE", "KINDS", "MIN_MEAN_FG_IOU", "MIN_PIXEL_ACCURACY", "REVIEW_FILE", "ClassThresholds",
     "Dismissal", "FoldQuality", "ImageReview", "ImageScore", "ProbMap", "QueueItem", "Region", "Review", "ReviewQueue",
     "UnrankedImage", "add_dismissal", "box_iou", "confident_pixels", "contiguous_folds", "dismissal_for",
-    "extract_regions", "filter_review", "flagged_pixels", "image_score", "is_dismissed", "list_reviews",
-    "make_review_dir", "probs_path", "read_dismissals", "read_probs", "read_review", "region_pixels", "region_score",
-    "reviews_dir", "score_fold_images", "score_image", "softmin", "softmin_quality", "verdict", "write_probs",
-    "write_review",
+    "extract_regions", "filter_review", "flagged_pixels", "gate_foreground_iou", "image_score", "is_dismissed",
+    "list_reviews", "make_review_dir", "probs_path", "read_dismissals", "read_probs", "read_review", "region_pixels",
+    "region_score", "reviews_dir", "score_fold_images", "score_image", "softmin", "softmin_quality", "verdict",
+    "write_probs", "write_review",
 ]

@@ -55,7 +55,7 @@ class FoldQuality:
     fold: int
     images: int
     mean_iou: float = math.nan
-    mean_fg_iou: float = math.nan
+    mean_fg_iou: float = math.nan   # over the foreground classes labelled in the held-out images (trust.py)
     pixel_accuracy: float = math.nan
     iou: tuple = ()
     thresholds: tuple = ()

@@ -4,10 +4,13 @@ A model that has not learned the task disagrees with every label, right or
 wrong; ranking by its disagreement ranks noise. The review is trusted when at
 least one fold was ranked (its run did not collapse or fail) and every ranked
 fold's model reaches, on its held-out images, a mean *foreground* IoU of
-:data:`MIN_MEAN_FG_IOU` (over the classes other than background present in
-the labels or the prediction) and a pixel accuracy of :data:`MIN_PIXEL_ACCURACY`;
-a fold with no foreground labelled or predicted in its held-out images is
-judged on its pixel accuracy alone. Foreground, because a mean over all
+:data:`MIN_MEAN_FG_IOU` (:func:`gate_foreground_iou`: over the classes other
+than background that are labelled in those images) and a pixel accuracy of
+:data:`MIN_PIXEL_ACCURACY`; a fold with no foreground labelled in its held-out
+images (a block of negatives: contiguous folds of a defect dataset sorted by
+name) is judged on its pixel accuracy alone, so a few false-positive specks
+there do not make the whole review untrusted (they show up as ``missed``
+regions to look at). Foreground, because a mean over all
 classes credits the background: a model that predicts nothing but background
 reaches a mean IoU of its share over the class count (0.3 with three classes
 and 90 % background) and a pixel accuracy of its share, and finds nothing.
@@ -29,7 +32,7 @@ from typing import Sequence
 
 from .report import FoldQuality
 
-__all__ = ["MIN_MEAN_FG_IOU", "MIN_PIXEL_ACCURACY", "WEAK_ADVICE", "verdict"]
+__all__ = ["MIN_MEAN_FG_IOU", "MIN_PIXEL_ACCURACY", "WEAK_ADVICE", "gate_foreground_iou", "verdict"]
 
 #: A ranked fold's model needs at least this mean foreground IoU on its held-out images ...
 MIN_MEAN_FG_IOU = 0.15
@@ -40,13 +43,21 @@ WEAK_ADVICE = ("train longer (--minutes-per-fold), label more images, or check t
                "checker's findings")
 
 
+def gate_foreground_iou(iou: Sequence[float], labelled: Sequence[int]) -> float:
+    """The mean IoU of the foreground classes (1..C-1) with a labelled pixel in the held-out images
+    (``labelled``: pixels per class); NaN when none has. A class predicted where none is labelled scores 0
+    in per-class IoU; here it counts through the pixel accuracy instead."""
+    values = [float(v) for k, (v, n) in enumerate(zip(iou, labelled)) if k > 0 and n > 0 and math.isfinite(v)]
+    return sum(values) / len(values) if values else math.nan
+
+
 def _fmt(x: float) -> str:
     return f"{x:.2f}" if math.isfinite(x) else "n/a"
 
 
 def _foreground_ok(q: FoldQuality) -> bool:
-    """The fold's foreground IoU reaches the gate; a fold with no foreground labelled or predicted in its
-    held-out images (a block of negatives) has none to measure and is judged on its pixel accuracy."""
+    """The fold's foreground IoU reaches the gate; a fold with no foreground labelled in its held-out images
+    (a block of negatives) has none to measure and is judged on its pixel accuracy."""
     return q.mean_fg_iou >= MIN_MEAN_FG_IOU or math.isnan(q.mean_fg_iou)
 
 

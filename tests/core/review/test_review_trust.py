@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from fcnstudio.core.review import FoldQuality, verdict
+from fcnstudio.core.review import FoldQuality, gate_foreground_iou, verdict
 
 
 def quality(fold: int, label: np.ndarray, pred: np.ndarray, classes: int) -> FoldQuality:
-    """A fold's quality the way the review measures it: per-class IoU over the classes in labels or prediction."""
+    """A fold's quality the way the review measures it: per-class IoU (NaN for a class in neither labels nor
+    prediction), and the gate's foreground IoU over the classes labelled."""
     iou = []
     for k in range(classes):
         inter, union = np.sum((label == k) & (pred == k)), np.sum((label == k) | (pred == k))
         iou.append(inter / union if union else np.nan)
-    iou = np.array(iou)
-    fg = iou[1:][~np.isnan(iou[1:])]
+    labelled = np.bincount(label.ravel(), minlength=classes)
     return FoldQuality(fold=fold, images=1, mean_iou=float(np.nanmean(iou)),
-                       mean_fg_iou=float(fg.mean()) if fg.size else float("nan"),
+                       mean_fg_iou=gate_foreground_iou(iou, labelled),
                        pixel_accuracy=float(np.mean(label == pred)), iou=tuple(iou))
 
 
@@ -57,3 +57,23 @@ def test_a_fold_of_negatives_is_judged_on_its_pixel_accuracy():
     phantom[:25] = 1                       # half the background read as class 1
     trusted, reason = verdict([quality(1, empty, phantom, 3)])
     assert not trusted and "pixel accuracy 0.50" in reason
+
+
+def test_false_positive_specks_in_a_fold_of_negatives_leave_the_review_trusted():
+    empty = np.zeros((50, 50), np.uint8)   # a defect dataset whose defects all sorted into the other folds
+    specks = empty.copy()
+    specks[5:8, 5:8] = specks[30:33, 40:43] = 1   # two 3x3 false detections: class 1's IoU is 0 here
+    q = quality(3, empty, specks, 2)
+    assert q.iou[1] == 0.0 and np.isnan(q.mean_fg_iou)
+    assert verdict([q]) == (True, "")
+
+
+def test_a_class_predicted_where_none_is_labelled_does_not_drag_the_foreground_iou():
+    label = scene()
+    label[60:80, 50:75] = 0                # this fold's images hold class 1 only
+    pred = label.copy()
+    pred[85:90, 85:90] = 2                 # a speck of class 2, which is labelled nowhere here
+    q = quality(1, label, pred, 3)
+    assert q.iou[2] == 0.0 and q.mean_fg_iou == 1.0
+    blind = quality(1, label, np.where(label == 1, 0, label).astype(np.uint8), 3)   # the labelled class unseen
+    assert blind.mean_fg_iou == 0.0 and not verdict([blind])[0]
