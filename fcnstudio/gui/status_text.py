@@ -32,6 +32,7 @@ class StatusText(QWidget):
         super().__init__()
         self._text = text
         self._fitted: tuple = (None, None, "")  # (text, width) -> what is drawn
+        self.setToolTip(text)
         self.setFixedHeight(3 * self.fontMetrics().lineSpacing() + 4)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
