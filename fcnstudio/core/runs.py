@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .state_dirs import runs_dir
+
 __all__ = ["COLLAPSE_CODES", "RUNNING_S", "Curves", "RunList", "RunSummary", "list_runs", "read_curves", "read_run",
            "runs_dir", "standing_collapse"]
 
@@ -88,10 +90,6 @@ class Curves:
     eval_steps: list = field(default_factory=list)
     val_loss: list = field(default_factory=list)
     iou: list = field(default_factory=list)  # one list per evaluation, one value (or NaN) per class
-
-
-def runs_dir(dataset_root: str | Path) -> Path:
-    return Path(dataset_root) / ".fcnstudio" / "runs"
 
 
 def _lines(path: Path):

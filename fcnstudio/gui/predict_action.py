@@ -23,6 +23,7 @@ from PyQt6.QtCore import QObject
 from PyQt6.QtGui import QAction, QKeySequence
 
 from fcnstudio.core.edits import Change, Rect
+from fcnstudio.core.state_dirs import runs_dir
 from fcnstudio.gui.worker import Worker
 
 __all__ = ["PredictActions", "latest_checkpoint", "replace_mask"]
@@ -30,7 +31,7 @@ __all__ = ["PredictActions", "latest_checkpoint", "replace_mask"]
 
 def latest_checkpoint(root: str | Path) -> Path | None:
     """The newest best.pt (else last.pt) of the dataset's runs, or None."""
-    runs = Path(root) / ".fcnstudio" / "runs"
+    runs = runs_dir(root)
     for name in ("best.pt", "last.pt"):
         found = [p for p in runs.glob(f"*/{name}") if p.is_file()]
         if found:

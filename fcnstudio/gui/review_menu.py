@@ -17,19 +17,15 @@ window's start does not import the review code.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PyQt6.QtCore import QEvent, QObject, Qt
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import QApplication, QDockWidget, QFrame, QMenu, QMessageBox, QScrollArea
 
+from fcnstudio.core.state_dirs import reviews_dir
 from fcnstudio.gui.app import observe
 
 __all__ = ["ACTIONS", "ReviewDock", "install_review"]
 
-#: where a dataset keeps its reviews (``core.review.reviews_dir``, named here so the window's start does not
-#: import the review code to look)
-REVIEWS = Path(".fcnstudio", "reviews")
 
 #: key -> (menu text, shortcut, status tip)
 ACTIONS = {
@@ -138,7 +134,7 @@ class ReviewDock(QObject):
         ds = self.window.session.dataset
         for key in ("find", "train_again"):
             self.actions[key].setEnabled(ds is not None)
-        if ds is not None and (ds.root / REVIEWS).is_dir():
+        if ds is not None and reviews_dir(ds.root).is_dir():
             self.panel  # the dataset has reviews: open the newest now, so that . and , work with the dock hidden
 
     def _first_trigger(self, key: str) -> None:

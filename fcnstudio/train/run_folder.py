@@ -19,6 +19,7 @@ import torch
 
 from .. import __version__
 from ..core.io import atomic_write_text
+from ..core.state_dirs import runs_dir
 from .checkpoint import rng_to_plain, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .events import Event, to_json_line
@@ -68,7 +69,7 @@ def make_run_dir(cfg: TrainConfig, dataset_root: Path) -> Path:
     if cfg.out_dir:
         run_dir = Path(cfg.out_dir).expanduser()
     else:
-        runs = dataset_root / ".fcnstudio" / "runs"
+        runs = runs_dir(dataset_root)
         base = run_folder_name()
         run_dir, n = runs / base, 2
         while run_dir.exists():

@@ -18,15 +18,12 @@ from datetime import datetime
 from pathlib import Path
 
 from ..io import atomic_write_text
+from ..state_dirs import reviews_dir
 from .report import Review
 
 __all__ = ["REVIEW_FILE", "list_reviews", "make_review_dir", "read_review", "reviews_dir", "write_review"]
 
 REVIEW_FILE = "review.json"
-
-
-def reviews_dir(dataset_root: str | os.PathLike) -> Path:
-    return Path(dataset_root) / ".fcnstudio" / "reviews"
 
 
 def make_review_dir(dataset_root: str | os.PathLike, now: datetime | None = None) -> Path:
